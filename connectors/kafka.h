@@ -1,0 +1,73 @@
+/*
+ * Kafka clients for Herald's roles, on librdkafka: configuration from
+ * struct hd_config, transactional and idempotent producers, read_committed
+ * consumers, the topic list and its creation, and the in-process mock
+ * cluster used by `herald demo` (never evidence of exactly-once: it does not
+ * enforce transactions).
+ */
+#ifndef HD_KAFKA_H
+#define HD_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+/* Topic names (DESIGN.md). */
+#define HD_TOPIC_REQUESTS "notification.requests"
+#define HD_TOPIC_QUEUED "notification.queued"
+#define HD_TOPIC_SCHEDULED "notification.scheduled"
+#define HD_TOPIC_SENT "notification.sent"
+#define HD_TOPIC_DELIVERED "notification.delivered"
+#define HD_TOPIC_FAILED "notification.failed"
+#define HD_TOPIC_READ "notification.read"
+#define HD_TOPIC_SKIPPED "notification.skipped"
+#define HD_TOPIC_DLQ "notification.dlq"
+#define HD_TOPIC_INBOX "herald.inbox"
+#define HD_TOPIC_RECEIPTS "herald.receipts"
+#define HD_TOPIC_DISPATCH_PREFIX "herald.dispatch."
+
+struct hd_topic_spec {
+    const char *name;
+    int compacted;
+};
+/* Every topic Herald uses (status, dlq, internal, domain event topics, config topics).
+ * Returns the count; the array is static. */
+size_t hd_kafka_topics(const struct hd_topic_spec **specs);
+
+/* Base configuration: bootstrap.servers from c->brokers, client.id, logging hooked
+ * into core/log. Returns NULL with errstr. Caller owns the conf. */
+rd_kafka_conf_t *hd_kafka_conf_new(const struct hd_config *c, const char *client_id, char *errstr,
+                                   size_t errstr_size);
+/* Producer: transactional when txn_id != NULL (init_transactions already done),
+ * otherwise idempotent with acks=all. Returns NULL with errstr. */
+rd_kafka_t *hd_kafka_producer_new(const struct hd_config *c, const char *txn_id, char *errstr,
+                                  size_t errstr_size);
+/* Consumer in group `group_id`: read_committed, no auto commit, earliest reset. */
+rd_kafka_t *hd_kafka_consumer_new(const struct hd_config *c, const char *group_id, char *errstr,
+                                  size_t errstr_size);
+
+/* Produces one record and waits for its delivery report (for the API: answers carry
+ * topic/partition/offset as a consistency token). headers may be NULL (ownership is
+ * taken when non-NULL). Thread-safe on an idempotent producer. Returns 0 or -1. */
+int hd_kafka_produce_sync(rd_kafka_t *rk, const char *topic, const void *key, size_t key_len,
+                          const void *value, size_t value_len, rd_kafka_headers_t *headers,
+                          int32_t *partition, int64_t *offset, char *errstr, size_t errstr_size);
+
+/* Creates every topic of hd_kafka_topics() that does not exist yet, with
+ * c->partitions partitions, c->replication, compaction where marked. Returns 0 or -1. */
+int hd_kafka_topics_ensure(const struct hd_config *c, char *errstr, size_t errstr_size);
+
+/* Waits until the cluster answers Metadata (up to timeout_ms). Returns 0 or -1. */
+int hd_kafka_wait_ready(const struct hd_config *c, int timeout_ms, char *errstr, size_t errstr_size);
+
+/* In-process mock cluster for the demo: returns a handle that owns it and writes its
+ * bootstrap servers to *bootstraps (borrowed from the handle). Topics are created on it
+ * with c->partitions partitions. */
+struct hd_mock;
+struct hd_mock *hd_mock_start(const struct hd_config *c, const char **bootstraps, char *errstr,
+                              size_t errstr_size);
+void hd_mock_stop(struct hd_mock *m);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * Process configuration from the environment (12-factor). Every field has a
+ * default so `herald demo` runs with nothing set.
+ */
+#ifndef HD_CONFIG_H
+#define HD_CONFIG_H
+
+struct hd_config {
+    char *brokers;         /* HERALD_BROKERS; NULL = none (demo uses the mock cluster) */
+    char *pg;              /* HERALD_PG: libpq conninfo; NULL = none */
+    char *state_dir;       /* HERALD_STATE_DIR, default "./herald-state" */
+    char *api_listen;      /* HERALD_API_LISTEN, default "127.0.0.1:8080" */
+    char *jwks;            /* HERALD_JWKS: file path or http(s) URL; NULL = none */
+    char *user_service_url;    /* HERALD_USER_SERVICE_URL */
+    char *schema_registry_url; /* HERALD_SCHEMA_REGISTRY_URL */
+    char *config_file;     /* HERALD_CONFIG: JSON with tenants and rules; NULL = none */
+    char *outbox_dir;      /* HERALD_OUTBOX_DIR, default "./herald-outbox" */
+    char *instance_id;     /* HERALD_INSTANCE_ID, default the host name; names the
+                            * transactional id, so keep it stable across restarts */
+    char *app_id;          /* HERALD_APP_ID, default "herald": consumer group prefix */
+    int partitions;        /* HERALD_PARTITIONS, default 6 */
+    int replication;       /* HERALD_REPLICATION, default 1 */
+    int batch_max;         /* HERALD_BATCH_MAX: records per transaction, default 1000 */
+    int batch_wait_ms;     /* HERALD_BATCH_WAIT_MS: max wait to fill a batch, default 20 */
+    int txn_timeout_ms;    /* HERALD_TXN_TIMEOUT_MS, default 10000 */
+};
+
+/* Fills c from the environment. Returns 0, or -1 with errstr naming the bad variable. */
+int hd_config_from_env(struct hd_config *c, char *errstr, unsigned long errstr_size);
+void hd_config_clear(struct hd_config *c);
+/* Replaces a string field (frees the old value, copies the new one). */
+void hd_config_set(char **field, const char *value);
+
+#endif

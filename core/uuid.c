@@ -1,0 +1,45 @@
+/*
+ * UUID v4 (libuuid) and v5 (OpenSSL SHA-1), see uuid.h.
+ */
+#include "core/uuid.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "core/hd.h"
+
+/* Herald's namespace: UUIDv5 of the DNS name "herald.notification" under the DNS namespace. */
+static const unsigned char hd_uuid_ns[16] = {0x5b, 0x0f, 0x6a, 0x1e, 0x6f, 0x0c, 0x5c, 0x4e,
+                                             0x9b, 0x57, 0x2d, 0x1f, 0x3c, 0x8e, 0x41, 0x7a};
+
+void hd_uuid_v4(char out[HD_UUID_STRLEN])
+{
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, out);
+}
+
+void hd_uuid_v5(const char *name, char out[HD_UUID_STRLEN])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) ||
+        !EVP_DigestUpdate(ctx, hd_uuid_ns, sizeof(hd_uuid_ns)) ||
+        !EVP_DigestUpdate(ctx, name, strlen(name)) || !EVP_DigestFinal_ex(ctx, md, &mdlen))
+        abort(); /* only on out-of-memory: SHA-1 is always available */
+    EVP_MD_CTX_free(ctx);
+    md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
+    md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
+    uuid_unparse_lower(md, out);
+}
+
+void hd_notification_id(const char *request_id, const char *channel, char out[HD_UUID_STRLEN])
+{
+    char name[512];
+    snprintf(name, sizeof(name), "%s/%s", request_id, channel);
+    hd_uuid_v5(name, out);
+}
