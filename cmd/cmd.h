@@ -1,0 +1,21 @@
+/*
+ * Subcommands of the one `herald` binary. Each lives in cmd/<name>.c and
+ * returns the process exit code (0 ok, 1 failure, 2 usage error). `cfg` is
+ * filled from the environment before the call; a subcommand may override
+ * fields from its flags.
+ */
+#ifndef HD_CMD_H
+#define HD_CMD_H
+
+#include "core/config.h"
+
+int hd_cmd_send(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_tail(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_topics(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_run(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_migrate(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_api(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_demo(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg);
+
+#endif
