@@ -40,6 +40,16 @@ size_t hd_kafka_topics(const struct hd_topic_spec **specs);
  * into core/log. Returns NULL with errstr. Caller owns the conf. */
 rd_kafka_conf_t *hd_kafka_conf_new(const struct hd_config *c, const char *client_id, char *errstr,
                                    size_t errstr_size);
+/* Delivery outcome of one message. Producers made by hd_kafka_producer_new record each
+ * message's outcome into the struct hd_kafka_delivery passed as its opaque
+ * (RD_KAFKA_V_OPAQUE), if any; `done` is set last (atomically, release order). */
+struct hd_kafka_delivery {
+    int done;
+    rd_kafka_resp_err_t err;
+    int32_t partition;
+    int64_t offset;
+};
+
 /* Producer: transactional when txn_id != NULL (init_transactions already done),
  * otherwise idempotent with acks=all. Returns NULL with errstr. */
 rd_kafka_t *hd_kafka_producer_new(const struct hd_config *c, const char *txn_id, char *errstr,

@@ -1,6 +1,6 @@
 /*
  * Files compiled into the binary by cmake/embed.cmake: the Avro schemas
- * (schemas/*.avsc) and the SQL migrations (schemas/sql/*.sql), sorted by name.
+ * (the schemas/NAME.avsc files) and the SQL migrations (schemas/sql/NNNN_NAME.sql), sorted by name.
  * `data` is NUL-terminated; `len` excludes the NUL.
  */
 #ifndef HD_EMBED_H

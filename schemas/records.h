@@ -1,6 +1,6 @@
 /*
  * Herald's core records as C structs, and their Avro codecs. The field names
- * match schemas/*.avsc (the contract). Strings are owned by the struct and
+ * match the schemas/NAME.avsc files (the contract). Strings are owned by the struct and
  * NULL where the Avro field is null; `_clear` frees everything the struct
  * owns and zeroes it, so one struct can be reused for the next record.
  *

@@ -1,5 +1,5 @@
 /*
- * Avro serde on avro-c. Every Herald schema (schemas/*.avsc, compiled into
+ * Avro serde on avro-c. Every Herald schema (the schemas/NAME.avsc files, compiled into
  * the binary) is parsed once per serde; records are framed with Avro
  * single-object encoding: C3 01, the 8-byte little-endian CRC-64-AVRO
  * fingerprint of the schema's Parsing Canonical Form, then the Avro binary

@@ -1,0 +1,135 @@
+/*
+ * The outbox provider: appends each message as one JSON line to
+ * <HERALD_OUTBOX_DIR>/<channel>.jsonl (for the demo and tests). One write(2)
+ * per line on an O_APPEND descriptor, so concurrent writers never interleave
+ * within a line. At-least-once like every call outside Kafka: after a crash a
+ * line may appear twice; the notification id tells them apart.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "connectors/channels/channel.h"
+#include "core/buf.h"
+#include "core/hd.h"
+
+struct outbox {
+    char *dir;
+    int fds[HD_CH__CNT];
+    struct hd_buf line;
+};
+
+static int mkdir_p(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+static int outbox_init(void **self, const struct hd_config *c, char *errstr, size_t errstr_size)
+{
+    if (mkdir_p(c->outbox_dir))
+        return hd_seterr(-1, errstr, errstr_size, "outbox: mkdir %s: %s", c->outbox_dir,
+                         strerror(errno));
+    struct outbox *o = hd_calloc(1, sizeof(*o));
+    o->dir = hd_strdup(c->outbox_dir);
+    for (int i = 0; i < HD_CH__CNT; i++)
+        o->fds[i] = -1;
+    *self = o;
+    return 0;
+}
+
+static void put_field(struct hd_buf *b, const char *k, const char *v)
+{
+    if (!v)
+        return;
+    hd_buf_printf(b, ",\"%s\":", k);
+    hd_buf_put_json_string(b, v, strlen(v));
+}
+
+void hd_dispatch_to_json(const struct hd_dispatch *d, struct hd_buf *b)
+{
+    hd_buf_puts(b, "{\"notification_id\":");
+    hd_buf_put_json_string(b, d->notification_id, strlen(d->notification_id));
+    put_field(b, "request_id", d->request_id);
+    put_field(b, "tenant_id", d->tenant_id);
+    put_field(b, "user_id", d->user_id);
+    put_field(b, "channel", hd_channel_name(d->channel));
+    put_field(b, "category", hd_category_name(d->category));
+    if (d->recipient) {
+        hd_buf_puts(b, ",\"recipient\":{\"_\":0");
+        put_field(b, "email", d->recipient->email);
+        put_field(b, "phone", d->recipient->phone);
+        put_field(b, "webhook_url", d->recipient->webhook_url);
+        hd_buf_puts(b, "}");
+    }
+    put_field(b, "subject", d->rendered.subject);
+    put_field(b, "title", d->rendered.title);
+    put_field(b, "text", d->rendered.text);
+    put_field(b, "html", d->rendered.html);
+    hd_buf_printf(b, ",\"attempt\":%d}", d->attempt);
+}
+
+static enum hd_send_result outbox_send(void *self, const struct hd_dispatch *d,
+                                       char *provider_msg_id, size_t id_size, char *errstr,
+                                       size_t errstr_size)
+{
+    struct outbox *o = self;
+    if ((unsigned)d->channel >= HD_CH__CNT) {
+        hd_seterr(-1, errstr, errstr_size, "unknown channel");
+        return HD_SEND_FAIL;
+    }
+    int *fd = &o->fds[d->channel];
+    if (*fd < 0) {
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/%s.jsonl", o->dir, hd_channel_name(d->channel));
+        *fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (*fd < 0) {
+            hd_seterr(-1, errstr, errstr_size, "outbox: open %s: %s", path, strerror(errno));
+            return HD_SEND_RETRY;
+        }
+    }
+    hd_buf_reset(&o->line);
+    hd_dispatch_to_json(d, &o->line);
+    hd_buf_putc(&o->line, '\n');
+    ssize_t w = write(*fd, o->line.data, o->line.len);
+    if (w != (ssize_t)o->line.len) {
+        hd_seterr(-1, errstr, errstr_size, "outbox: write: %s",
+                  w < 0 ? strerror(errno) : "short write");
+        close(*fd);
+        *fd = -1;
+        return HD_SEND_RETRY;
+    }
+    snprintf(provider_msg_id, id_size, "outbox-%s", d->notification_id);
+    return HD_SEND_OK;
+}
+
+static void outbox_exit(void *self)
+{
+    struct outbox *o = self;
+    for (int i = 0; i < HD_CH__CNT; i++)
+        if (o->fds[i] >= 0)
+            close(o->fds[i]);
+    hd_buf_free(&o->line);
+    hd_free(o->dir);
+    hd_free(o);
+}
+
+const struct hd_channel_provider hd_provider_outbox = {
+    .name = "outbox",
+    .init = outbox_init,
+    .send = outbox_send,
+    .exit = outbox_exit,
+};

@@ -1,0 +1,97 @@
+/*
+ * The processor plugin contract. A processor is a const descriptor (name,
+ * input kind, init/process/punctuate/exit) plus a per-task instance (`self`).
+ * The runtime (runtime.c) decodes each consumed record into a struct
+ * hd_record, runs the sub-topology's chain, and turns the verdict into
+ * outputs inside the task's Kafka transaction:
+ *   PASS  - go on to the next processor; the last one has emitted its outputs
+ *   SKIP  - stop; a request gets one SKIPPED status per channel with the reason
+ *   RETRY - transient failure: the record is retried a few times, then dead-lettered
+ *   ERROR - dead-letter the original record, bytes untouched, with the reason
+ * Processors emit through hd_ctx_* only (never a Kafka handle), so every
+ * output belongs to the task's transaction.
+ */
+#ifndef HD_PROCESSOR_H
+#define HD_PROCESSOR_H
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "schemas/records.h"
+#include "schemas/serde.h"
+
+enum hd_verdict { HD_PASS = 0, HD_SKIP, HD_RETRY, HD_ERROR };
+
+enum hd_payload_kind {
+    HD_PAYLOAD_RAW = 0, /* bytes as consumed (pass-through) */
+    HD_PAYLOAD_EVENT,   /* a domain event, decoded to plain JSON */
+    HD_PAYLOAD_REQUEST, /* NotificationRequest */
+    HD_PAYLOAD_DISPATCH /* Dispatch */
+};
+
+/* The record being processed. Processors may modify the decoded payload (a
+ * later processor sees the change). `src` is borrowed for the call. */
+struct hd_record {
+    const rd_kafka_message_t *src;
+    enum hd_payload_kind kind;
+    json_t *event;                     /* HD_PAYLOAD_EVENT */
+    const struct hd_schema *event_schema;
+    struct hd_request req;             /* HD_PAYLOAD_REQUEST */
+    struct hd_dispatch dsp;            /* HD_PAYLOAD_DISPATCH */
+    char trace_id[33];                 /* W3C trace id carried from the input (or new) */
+};
+
+struct hd_ctx;
+struct hd_tables;
+
+/* Emit into the task's transaction. Key is tenant/user for per-recipient records.
+ * Each returns 0, or -1 when the record could not be queued (the runtime then aborts
+ * the transaction and rewinds). */
+int hd_ctx_emit_raw(struct hd_ctx *ctx, const char *topic, const void *key, size_t key_len,
+                    const void *value, size_t value_len);
+int hd_ctx_emit_request(struct hd_ctx *ctx, const struct hd_request *r);
+int hd_ctx_emit_status(struct hd_ctx *ctx, const struct hd_status_event *ev);
+int hd_ctx_emit_dispatch(struct hd_ctx *ctx, const struct hd_dispatch *d);
+int hd_ctx_emit_inbox(struct hd_ctx *ctx, const struct hd_inbox_item *it);
+
+/* Set the reason for a SKIP / the error for an ERROR or RETRY and return that verdict. */
+enum hd_verdict hd_ctx_skip(struct hd_ctx *ctx, const char *reason_code, const char *fmt, ...)
+    HD_PRINTF(3, 4);
+enum hd_verdict hd_ctx_error(struct hd_ctx *ctx, const char *error_code, const char *fmt, ...)
+    HD_PRINTF(3, 4);
+enum hd_verdict hd_ctx_retry(struct hd_ctx *ctx, const char *error_code, const char *fmt, ...)
+    HD_PRINTF(3, 4);
+
+struct hd_serde *hd_ctx_serde(struct hd_ctx *ctx);
+const struct hd_tables *hd_ctx_tables(struct hd_ctx *ctx);
+const struct hd_config *hd_ctx_config(struct hd_ctx *ctx);
+/* Wall-clock time of the current batch (epoch ms). */
+int64_t hd_ctx_now(struct hd_ctx *ctx);
+
+/* What init gets: shared, read-only for the task's lifetime. */
+struct hd_task_env {
+    const struct hd_config *config;
+    const struct hd_tables *tables;
+};
+
+struct hd_processor {
+    const char *name;
+    enum hd_payload_kind input;
+    /* Creates the instance in *self (may stay NULL). Returns 0 or -1 with errstr. */
+    int (*init)(void **self, const struct hd_task_env *env, char *errstr, size_t errstr_size);
+    enum hd_verdict (*process)(void *self, struct hd_ctx *ctx, struct hd_record *rec);
+    /* Called between batches with the wall-clock time; may emit. Optional. */
+    void (*punctuate)(void *self, struct hd_ctx *ctx, int64_t now_ms);
+    void (*exit)(void *self); /* Optional. */
+};
+
+/* The processors (one file each). */
+extern const struct hd_processor hd_proc_route;
+extern const struct hd_processor hd_proc_validate;
+extern const struct hd_processor hd_proc_render;
+extern const struct hd_processor hd_proc_dispatch;
+extern const struct hd_processor hd_proc_passthrough;
+
+#endif

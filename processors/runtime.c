@@ -1,0 +1,727 @@
+/*
+ * The task loop (see runtime.h): consume a batch, run each record through
+ * its sub-topology's chain inside one Kafka transaction, commit outputs and
+ * consumed offsets together. Error paths follow KIP-98/KIP-447: abortable ->
+ * abort + rewind; fatal, fenced or unknown commit outcome -> new producer
+ * (same transactional id, which fences the old epoch) + rewind.
+ */
+#include "processors/runtime.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "connectors/kafka.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "core/uuid.h"
+#include "processors/tables.h"
+
+#define HD_TASK_SUBS_MAX 8
+#define HD_TASK_RETRIES 3
+#define HD_TXN_TIMEOUT_MS 30000
+
+struct hd_ctx {
+    struct hd_task *task;
+    struct hd_record *rec;
+    char code[64];
+    struct hd_buf reason;
+    struct hd_buf enc;
+    int emit_failed;
+};
+
+struct hd_task {
+    const struct hd_config *cfg;
+    const struct hd_tables *tables;
+    char *group_id;
+    char *txn_id;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    rd_kafka_queue_t *queue;
+    const struct hd_subtopology *subs[HD_TASK_SUBS_MAX];
+    void *selves[HD_TASK_SUBS_MAX][HD_CHAIN_MAX];
+    size_t sub_cnt;
+    struct hd_serde *serde;
+    struct hd_ctx ctx;
+    struct hd_record rec;
+    rd_kafka_message_t **batch;
+    int64_t now;
+    int64_t last_report_us;
+    struct hd_task_stats stats;
+};
+
+/* ---- context functions for processors ---- */
+
+struct hd_serde *hd_ctx_serde(struct hd_ctx *ctx)
+{
+    return ctx->task->serde;
+}
+
+const struct hd_tables *hd_ctx_tables(struct hd_ctx *ctx)
+{
+    return ctx->task->tables;
+}
+
+const struct hd_config *hd_ctx_config(struct hd_ctx *ctx)
+{
+    return ctx->task->cfg;
+}
+
+int64_t hd_ctx_now(struct hd_ctx *ctx)
+{
+    return ctx->task->now;
+}
+
+static enum hd_verdict ctx_set(struct hd_ctx *ctx, enum hd_verdict v, const char *code,
+                               const char *fmt, va_list ap)
+{
+    snprintf(ctx->code, sizeof(ctx->code), "%s", code);
+    char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    hd_buf_reset(&ctx->reason);
+    hd_buf_puts(&ctx->reason, msg);
+    return v;
+}
+
+enum hd_verdict hd_ctx_skip(struct hd_ctx *ctx, const char *reason_code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum hd_verdict v = ctx_set(ctx, HD_SKIP, reason_code, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+enum hd_verdict hd_ctx_error(struct hd_ctx *ctx, const char *error_code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum hd_verdict v = ctx_set(ctx, HD_ERROR, error_code, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+enum hd_verdict hd_ctx_retry(struct hd_ctx *ctx, const char *error_code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum hd_verdict v = ctx_set(ctx, HD_RETRY, error_code, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+/* Headers every output carries: traceparent (new span, the input's trace), tenant,
+ * notification id and attempt where they apply. */
+static rd_kafka_headers_t *out_headers(struct hd_ctx *ctx, const char *tenant,
+                                       const char *notification_id, int attempt)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    char span[HD_UUID_STRLEN], tp[64];
+    hd_uuid_v4(span);
+    snprintf(tp, sizeof(tp), "00-%s-%.8s%.4s%.4s-01", ctx->rec ? ctx->rec->trace_id : "", span,
+             span + 9, span + 14);
+    rd_kafka_header_add(h, "traceparent", -1, tp, -1);
+    if (tenant)
+        rd_kafka_header_add(h, "herald-tenant", -1, tenant, -1);
+    if (notification_id)
+        rd_kafka_header_add(h, "herald-notification-id", -1, notification_id, -1);
+    if (attempt > 0) {
+        char a[16];
+        snprintf(a, sizeof(a), "%d", attempt);
+        rd_kafka_header_add(h, "herald-attempt", -1, a, -1);
+    }
+    return h;
+}
+
+static int ctx_produce(struct hd_ctx *ctx, const char *topic, const void *key, size_t key_len,
+                       const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
+{
+    rd_kafka_t *rk = ctx->task->producer;
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
+            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (!err)
+            return 0;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(rk, 10);
+            continue;
+        }
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        hd_log_warn("runtime", "produce to %s failed: %s", topic, rd_kafka_err2str(err));
+        ctx->emit_failed = 1;
+        return -1;
+    }
+}
+
+static int ctx_emit_encoded(struct hd_ctx *ctx, const char *topic, const char *tenant,
+                            const char *user, const char *notification_id, int attempt)
+{
+    char key[512];
+    int kn = snprintf(key, sizeof(key), "%s/%s", tenant, user);
+    if (kn < 0 || (size_t)kn >= sizeof(key))
+        kn = (int)sizeof(key) - 1;
+    return ctx_produce(ctx, topic, key, (size_t)kn, ctx->enc.data, ctx->enc.len,
+                       out_headers(ctx, tenant, notification_id, attempt));
+}
+
+static int ctx_encode_failed(struct hd_ctx *ctx, const char *what, const char *err)
+{
+    hd_log_error("runtime", "cannot encode %s: %s", what, err);
+    ctx->emit_failed = 1;
+    return -1;
+}
+
+int hd_ctx_emit_raw(struct hd_ctx *ctx, const char *topic, const void *key, size_t key_len,
+                    const void *value, size_t value_len)
+{
+    return ctx_produce(ctx, topic, key, key_len, value, value_len, out_headers(ctx, NULL, NULL, 0));
+}
+
+int hd_ctx_emit_request(struct hd_ctx *ctx, const struct hd_request *r)
+{
+    char err[512];
+    hd_buf_reset(&ctx->enc);
+    if (hd_request_encode(ctx->task->serde, r, &ctx->enc, err, sizeof(err)))
+        return ctx_encode_failed(ctx, "NotificationRequest", err);
+    return ctx_emit_encoded(ctx, HD_TOPIC_REQUESTS, r->tenant_id, r->user_id, NULL, 0);
+}
+
+int hd_ctx_emit_status(struct hd_ctx *ctx, const struct hd_status_event *ev)
+{
+    char err[512];
+    hd_buf_reset(&ctx->enc);
+    if (hd_status_event_encode(ctx->task->serde, ev, &ctx->enc, err, sizeof(err)))
+        return ctx_encode_failed(ctx, "StatusEvent", err);
+    return ctx_emit_encoded(ctx, hd_status_topic(ev->status), ev->tenant_id, ev->user_id,
+                            ev->notification_id, ev->attempt);
+}
+
+/* "IN_APP" -> "in_app": the suffix of herald.dispatch.<channel>. */
+static const char *channel_suffix(enum hd_channel c, char *out, size_t out_size)
+{
+    const char *n = hd_channel_name(c);
+    size_t i = 0;
+    for (; n[i] && i + 1 < out_size; i++)
+        out[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] + 32 : n[i]);
+    out[i] = '\0';
+    return out;
+}
+
+int hd_ctx_emit_dispatch(struct hd_ctx *ctx, const struct hd_dispatch *d)
+{
+    char err[512], topic[64], suffix[32];
+    hd_buf_reset(&ctx->enc);
+    if (hd_dispatch_encode(ctx->task->serde, d, &ctx->enc, err, sizeof(err)))
+        return ctx_encode_failed(ctx, "Dispatch", err);
+    snprintf(topic, sizeof(topic), "%s%s", HD_TOPIC_DISPATCH_PREFIX, channel_suffix(d->channel, suffix, sizeof(suffix)));
+    return ctx_emit_encoded(ctx, topic, d->tenant_id, d->user_id, d->notification_id, d->attempt);
+}
+
+int hd_ctx_emit_inbox(struct hd_ctx *ctx, const struct hd_inbox_item *it)
+{
+    char err[512];
+    hd_buf_reset(&ctx->enc);
+    if (hd_inbox_item_encode(ctx->task->serde, it, &ctx->enc, err, sizeof(err)))
+        return ctx_encode_failed(ctx, "InboxItem", err);
+    return ctx_emit_encoded(ctx, HD_TOPIC_INBOX, it->tenant_id, it->user_id, it->notification_id, 0);
+}
+
+/* ---- dead letters and skips ---- */
+
+static int emit_dead_letter(struct hd_task *t, const rd_kafka_message_t *m, const char *code,
+                            const char *error, const char *processor)
+{
+    struct hd_dead_letter dl;
+    memset(&dl, 0, sizeof(dl));
+    dl.source_topic = (char *)rd_kafka_topic_name(m->rkt);
+    dl.source_partition = m->partition;
+    dl.source_offset = m->offset;
+    dl.key = m->key;
+    dl.key_len = m->key_len;
+    dl.value = m->payload;
+    dl.value_len = m->len;
+    rd_kafka_headers_t *src_hdrs = NULL;
+    if (rd_kafka_message_headers(m, &src_hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && src_hdrs) {
+        size_t n = rd_kafka_header_cnt(src_hdrs);
+        dl.headers = hd_calloc(n ? n : 1, sizeof(*dl.headers));
+        for (size_t i = 0; i < n; i++) {
+            const char *name;
+            const void *val;
+            size_t len;
+            if (rd_kafka_header_get_all(src_hdrs, i, &name, &val, &len))
+                break;
+            dl.headers[i].key = (char *)name;
+            dl.headers[i].value = (void *)val;
+            dl.headers[i].value_len = len;
+            dl.header_cnt++;
+        }
+    }
+    dl.error_code = (char *)code;
+    dl.error = (char *)error;
+    dl.processor = (char *)processor;
+    dl.failed_at = t->now;
+
+    char err[512];
+    hd_buf_reset(&t->ctx.enc);
+    int rc = hd_dead_letter_encode(t->serde, &dl, &t->ctx.enc, err, sizeof(err));
+    hd_free(dl.headers);
+    if (rc)
+        return ctx_encode_failed(&t->ctx, "DeadLetter", err);
+    rd_kafka_headers_t *h = src_hdrs ? rd_kafka_headers_copy(src_hdrs) : rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, "herald-error-code", -1, code, -1);
+    t->stats.dead_letters++;
+    hd_log_warn("runtime", "dead-lettered %s[%d]@%lld by %s: %s: %s", dl.source_topic,
+                dl.source_partition, (long long)dl.source_offset, processor, code, error);
+    return ctx_produce(&t->ctx, HD_TOPIC_DLQ, m->key, m->key_len, t->ctx.enc.data, t->ctx.enc.len,
+                       h);
+}
+
+/* A skipped request gets one SKIPPED status per channel; a skipped dispatch one for its
+ * channel. A domain event that no rule routes is only counted. */
+static void emit_skips(struct hd_task *t, struct hd_record *rec)
+{
+    struct hd_status_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.status = HD_ST_SKIPPED;
+    ev.reason_code = t->ctx.code;
+    ev.reason = t->ctx.reason.data;
+    ev.occurred_at = t->now;
+    char nid[HD_UUID_STRLEN];
+    t->stats.skipped++;
+    if (rec->kind == HD_PAYLOAD_REQUEST) {
+        struct hd_request *r = &rec->req;
+        ev.request_id = r->request_id;
+        ev.tenant_id = r->tenant_id;
+        ev.user_id = r->user_id;
+        ev.batch_id = r->batch_id;
+        ev.provider = r->provider;
+        for (size_t i = 0; i < r->channel_cnt; i++) {
+            ev.channel = r->channels[i];
+            hd_notification_id(r->request_id, hd_channel_name(r->channels[i]), nid);
+            ev.notification_id = nid;
+            hd_ctx_emit_status(&t->ctx, &ev);
+        }
+    } else if (rec->kind == HD_PAYLOAD_DISPATCH) {
+        struct hd_dispatch *d = &rec->dsp;
+        ev.notification_id = d->notification_id;
+        ev.request_id = d->request_id;
+        ev.tenant_id = d->tenant_id;
+        ev.user_id = d->user_id;
+        ev.channel = d->channel;
+        ev.provider = d->provider;
+        ev.batch_id = d->batch_id;
+        ev.attempt = d->attempt;
+        hd_ctx_emit_status(&t->ctx, &ev);
+    } else {
+        hd_log_debug("runtime", "%s[%d]@%lld skipped: %s", rd_kafka_topic_name(rec->src->rkt),
+                     rec->src->partition, (long long)rec->src->offset, t->ctx.code);
+    }
+}
+
+/* ---- decoding ---- */
+
+static void record_reset(struct hd_record *rec)
+{
+    if (rec->event) {
+        json_decref(rec->event);
+        rec->event = NULL;
+    }
+    if (rec->kind == HD_PAYLOAD_REQUEST)
+        hd_request_clear(&rec->req);
+    else if (rec->kind == HD_PAYLOAD_DISPATCH)
+        hd_dispatch_clear(&rec->dsp);
+    rec->event_schema = NULL;
+    rec->src = NULL;
+}
+
+static void trace_from_headers(const rd_kafka_message_t *m, char out[33])
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t n;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h &&
+        rd_kafka_header_get_last(h, "traceparent", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        n >= 55 && !memcmp(v, "00-", 3)) {
+        memcpy(out, (const char *)v + 3, 32);
+        out[32] = '\0';
+        return;
+    }
+    char u[HD_UUID_STRLEN];
+    hd_uuid_v4(u);
+    size_t j = 0;
+    for (size_t i = 0; u[i] && j < 32; i++)
+        if (u[i] != '-')
+            out[j++] = u[i];
+    out[j] = '\0';
+}
+
+/* Decodes m into rec per the sub-topology's kind. Returns 0, or -1 with errstr. */
+static int record_decode(struct hd_task *t, const struct hd_subtopology *sub,
+                         const rd_kafka_message_t *m, struct hd_record *rec, char *errstr,
+                         size_t errstr_size)
+{
+    rec->src = m;
+    rec->kind = sub->kind;
+    trace_from_headers(m, rec->trace_id);
+    if (sub->kind == HD_PAYLOAD_RAW)
+        return 0;
+    if (!m->payload || !m->len)
+        return hd_seterr(-1, errstr, errstr_size, "empty record value");
+    switch (sub->kind) {
+    case HD_PAYLOAD_EVENT: {
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        const struct hd_schema *want = hd_serde_schema_for_topic(t->serde, topic);
+        rec->event = hd_serde_decode_json(t->serde, m->payload, m->len, &rec->event_schema, errstr,
+                                          errstr_size);
+        if (!rec->event)
+            return -1;
+        if (want && rec->event_schema != want)
+            return hd_seterr(-1, errstr, errstr_size, "topic %s carries %s, got %s", topic,
+                             hd_schema_name(want), hd_schema_name(rec->event_schema));
+        return 0;
+    }
+    case HD_PAYLOAD_REQUEST:
+        return hd_request_decode(t->serde, m->payload, m->len, &rec->req, errstr, errstr_size);
+    case HD_PAYLOAD_DISPATCH:
+        return hd_dispatch_decode(t->serde, m->payload, m->len, &rec->dsp, errstr, errstr_size);
+    default:
+        return hd_seterr(-1, errstr, errstr_size, "unknown payload kind");
+    }
+}
+
+/* ---- one record ---- */
+
+static enum hd_verdict run_chain(struct hd_task *t, size_t si, struct hd_record *rec,
+                                 const char **failed_proc)
+{
+    const struct hd_subtopology *sub = t->subs[si];
+    for (size_t i = 0; sub->chain[i]; i++) {
+        enum hd_verdict v = sub->chain[i]->process(t->selves[si][i], &t->ctx, rec);
+        if (v != HD_PASS) {
+            *failed_proc = sub->chain[i]->name;
+            return v;
+        }
+    }
+    return HD_PASS;
+}
+
+static void process_one(struct hd_task *t, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    size_t si;
+    for (si = 0; si < t->sub_cnt; si++)
+        if (hd_topology_for_topic(&t->subs[si], 1, topic))
+            break;
+    if (si == t->sub_cnt) {
+        emit_dead_letter(t, m, "no_topology", "no sub-topology consumes this topic", "runtime");
+        return;
+    }
+    struct hd_record *rec = &t->rec;
+    char err[1024];
+    t->ctx.rec = rec;
+    if (record_decode(t, t->subs[si], m, rec, err, sizeof(err))) {
+        emit_dead_letter(t, m, "malformed", err, "decode");
+        record_reset(rec);
+        t->ctx.rec = NULL;
+        return;
+    }
+    const char *proc = "runtime";
+    enum hd_verdict v = HD_PASS;
+    for (int attempt = 0; attempt <= HD_TASK_RETRIES; attempt++) {
+        v = run_chain(t, si, rec, &proc);
+        if (v != HD_RETRY)
+            break;
+        if (attempt < HD_TASK_RETRIES) {
+            struct timespec ts = {0, (long)(50 * 1000000L) << attempt};
+            nanosleep(&ts, NULL);
+        }
+    }
+    switch (v) {
+    case HD_PASS:
+        break;
+    case HD_SKIP:
+        emit_skips(t, rec);
+        break;
+    case HD_RETRY:
+        snprintf(err, sizeof(err), "gave up after %d retries: %s", HD_TASK_RETRIES,
+                 t->ctx.reason.data ? t->ctx.reason.data : "");
+        emit_dead_letter(t, m, t->ctx.code, err, proc);
+        break;
+    case HD_ERROR:
+        emit_dead_letter(t, m, t->ctx.code, t->ctx.reason.data ? t->ctx.reason.data : "", proc);
+        break;
+    }
+    record_reset(rec);
+    t->ctx.rec = NULL;
+}
+
+/* ---- transactions ---- */
+
+/* Seeks every assigned partition back to its committed offset (the beginning when none). */
+static int task_rewind(struct hd_task *t, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *asg = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_assignment(t->consumer, &asg);
+    if (err)
+        return hd_seterr(-1, errstr, errstr_size, "assignment: %s", rd_kafka_err2str(err));
+    int rc = 0;
+    if (asg->cnt > 0) {
+        err = rd_kafka_committed(t->consumer, asg, HD_TXN_TIMEOUT_MS);
+        if (err) {
+            rc = hd_seterr(-1, errstr, errstr_size, "committed offsets: %s", rd_kafka_err2str(err));
+        } else {
+            for (int i = 0; i < asg->cnt; i++)
+                if (asg->elems[i].offset < 0)
+                    asg->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+            rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, asg, HD_TXN_TIMEOUT_MS);
+            if (e) {
+                rc = hd_seterr(-1, errstr, errstr_size, "seek: %s", rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+            }
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(asg);
+    return rc;
+}
+
+static int task_reinit_producer(struct hd_task *t, char *errstr, size_t errstr_size)
+{
+    if (t->producer) {
+        rd_kafka_purge(t->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_destroy(t->producer);
+        t->producer = NULL;
+    }
+    t->stats.reinits++;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        t->producer = hd_kafka_producer_new(t->cfg, t->txn_id, errstr, errstr_size);
+        if (t->producer)
+            return 0;
+        hd_log_warn("runtime", "re-creating producer %s: %s", t->txn_id, errstr);
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+/* Recovers from a failed transaction. Returns 0 when the task can go on, -1 if not. */
+static int task_recover(struct hd_task *t, rd_kafka_error_t *error, const char *what,
+                        char *errstr, size_t errstr_size)
+{
+    int abortable = error && rd_kafka_error_txn_requires_abort(error);
+    hd_log_warn("runtime", "%s failed (%s%s): %s", what,
+                error && rd_kafka_error_is_fatal(error) ? "fatal" : abortable ? "abortable"
+                                                                            : "unknown outcome",
+                error && rd_kafka_error_is_retriable(error) ? ", retriable" : "",
+                error ? rd_kafka_error_string(error) : "could not produce");
+    t->stats.aborts++;
+    int reinit = !abortable;
+    if (abortable) {
+        rd_kafka_error_t *e = rd_kafka_abort_transaction(t->producer, HD_TXN_TIMEOUT_MS);
+        if (e) {
+            hd_log_warn("runtime", "abort_transaction: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            reinit = 1;
+        }
+    }
+    if (reinit && task_reinit_producer(t, errstr, errstr_size))
+        return -1;
+    if (task_rewind(t, errstr, errstr_size)) {
+        hd_log_warn("runtime", "rewind: %s", errstr);
+        return 0; /* the next batch's commit will fail and retry the recovery */
+    }
+    return 0;
+}
+
+/* Next offsets per partition of the batch. */
+static rd_kafka_topic_partition_list_t *batch_offsets(rd_kafka_message_t **msgs, ssize_t n)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    for (ssize_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = msgs[i];
+        if (m->err)
+            continue;
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(l, rd_kafka_topic_name(m->rkt), m->partition);
+        if (!p)
+            p = rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition);
+        if (m->offset + 1 > p->offset)
+            p->offset = m->offset + 1;
+    }
+    return l;
+}
+
+static int task_commit(struct hd_task *t, rd_kafka_message_t **msgs, ssize_t n, char *errstr,
+                       size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *offsets = batch_offsets(msgs, n);
+    rd_kafka_error_t *e = NULL;
+    const char *what = "send_offsets_to_transaction";
+    if (offsets->cnt > 0) {
+        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(t->consumer);
+        e = rd_kafka_send_offsets_to_transaction(t->producer, offsets, cgmd, HD_TXN_TIMEOUT_MS);
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (!e) {
+        what = "commit_transaction";
+        e = rd_kafka_commit_transaction(t->producer, HD_TXN_TIMEOUT_MS);
+    }
+    if (!e)
+        return 0;
+    int rc = task_recover(t, e, what, errstr, errstr_size);
+    rd_kafka_error_destroy(e);
+    return rc ? -1 : 1;
+}
+
+int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
+{
+    ssize_t n = rd_kafka_consume_batch_queue(t->queue, t->cfg->batch_wait_ms, t->batch,
+                                             (size_t)t->cfg->batch_max);
+    rd_kafka_poll(t->producer, 0);
+    if (n <= 0)
+        return 0;
+    t->now = hd_now_ms();
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(t->producer);
+    int rc = 0, processed = 0;
+    if (e) {
+        rc = task_recover(t, e, "begin_transaction", errstr, errstr_size) ? -1 : 0;
+        rd_kafka_error_destroy(e);
+        goto done;
+    }
+    t->ctx.emit_failed = 0;
+    for (ssize_t i = 0; i < n && !t->ctx.emit_failed; i++) {
+        rd_kafka_message_t *m = t->batch[i];
+        if (m->err) {
+            hd_log_warn("runtime", "consume: %s", rd_kafka_message_errstr(m));
+            continue;
+        }
+        process_one(t, m);
+        processed++;
+    }
+    if (t->ctx.emit_failed) {
+        rc = task_recover(t, NULL, "produce", errstr, errstr_size) ? -1 : 0;
+        goto done;
+    }
+    rc = task_commit(t, t->batch, n, errstr, errstr_size);
+    if (rc == 0) {
+        t->stats.commits++;
+        t->stats.records += (uint64_t)processed;
+        rc = processed;
+    } else if (rc == 1) {
+        rc = 0;
+    }
+done:
+    for (ssize_t i = 0; i < n; i++)
+        rd_kafka_message_destroy(t->batch[i]);
+    return rc;
+}
+
+int hd_task_run(struct hd_task *t, volatile sig_atomic_t *stop, char *errstr, size_t errstr_size)
+{
+    while (!*stop) {
+        if (hd_task_poll(t, errstr, errstr_size) < 0)
+            return -1;
+        int64_t now = hd_mono_us();
+        if (now - t->last_report_us > 10 * 1000000LL) {
+            t->last_report_us = now;
+            hd_log_info("runtime", "%s: %llu records, %llu commits, %llu aborts, %llu dead letters",
+                        t->group_id, (unsigned long long)t->stats.records,
+                        (unsigned long long)t->stats.commits, (unsigned long long)t->stats.aborts,
+                        (unsigned long long)t->stats.dead_letters);
+        }
+    }
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *tables,
+                            const char *group, const char *const *subs, char *errstr,
+                            size_t errstr_size)
+{
+    struct hd_task *t = hd_calloc(1, sizeof(*t));
+    t->cfg = c;
+    t->tables = tables;
+    t->group_id = hd_asprintf("%s-%s", c->app_id, group);
+    t->txn_id = hd_asprintf("%s-%s-%s", c->app_id, group, c->instance_id);
+    t->batch = hd_calloc((size_t)c->batch_max, sizeof(*t->batch));
+    t->ctx.task = t;
+    rd_kafka_topic_partition_list_t *topics = NULL;
+
+    for (; subs[t->sub_cnt]; t->sub_cnt++) {
+        if (t->sub_cnt == HD_TASK_SUBS_MAX) {
+            hd_seterr(-1, errstr, errstr_size, "too many sub-topologies");
+            goto err;
+        }
+        t->subs[t->sub_cnt] = hd_topology_find(subs[t->sub_cnt]);
+        if (!t->subs[t->sub_cnt]) {
+            hd_seterr(-1, errstr, errstr_size, "unknown sub-topology \"%s\"", subs[t->sub_cnt]);
+            goto err;
+        }
+    }
+    if (!(t->serde = hd_serde_new(errstr, errstr_size)))
+        goto err;
+    struct hd_task_env env = {c, tables};
+    for (size_t s = 0; s < t->sub_cnt; s++)
+        for (size_t i = 0; t->subs[s]->chain[i]; i++) {
+            const struct hd_processor *p = t->subs[s]->chain[i];
+            if (p->init && p->init(&t->selves[s][i], &env, errstr, errstr_size))
+                goto err;
+        }
+    if (!(t->producer = hd_kafka_producer_new(c, t->txn_id, errstr, errstr_size)))
+        goto err;
+    if (!(t->consumer = hd_kafka_consumer_new(c, t->group_id, errstr, errstr_size)))
+        goto err;
+    topics = rd_kafka_topic_partition_list_new(16);
+    for (size_t s = 0; s < t->sub_cnt; s++)
+        for (const char *const *in = t->subs[s]->inputs; *in; in++)
+            if (!rd_kafka_topic_partition_list_find(topics, *in, RD_KAFKA_PARTITION_UA))
+                rd_kafka_topic_partition_list_add(topics, *in, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(t->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        hd_seterr(-1, errstr, errstr_size, "subscribe: %s", rd_kafka_err2str(err));
+        goto err;
+    }
+    t->queue = rd_kafka_queue_get_consumer(t->consumer);
+    t->last_report_us = hd_mono_us();
+    return t;
+err:
+    hd_task_destroy(t);
+    return NULL;
+}
+
+void hd_task_stats(const struct hd_task *t, struct hd_task_stats *out)
+{
+    *out = t->stats;
+}
+
+void hd_task_destroy(struct hd_task *t)
+{
+    if (!t)
+        return;
+    if (t->queue)
+        rd_kafka_queue_destroy(t->queue);
+    if (t->consumer) {
+        rd_kafka_consumer_close(t->consumer);
+        rd_kafka_destroy(t->consumer);
+    }
+    if (t->producer)
+        rd_kafka_destroy(t->producer);
+    for (size_t s = 0; s < t->sub_cnt; s++)
+        for (size_t i = 0; t->subs[s] && t->subs[s]->chain[i]; i++)
+            if (t->subs[s]->chain[i]->exit && t->selves[s][i])
+                t->subs[s]->chain[i]->exit(t->selves[s][i]);
+    hd_serde_destroy(t->serde);
+    hd_buf_free(&t->ctx.reason);
+    hd_buf_free(&t->ctx.enc);
+    hd_free(t->batch);
+    hd_free(t->group_id);
+    hd_free(t->txn_id);
+    hd_free(t);
+}
