@@ -1,9 +1,10 @@
 /*
  * route: domain event -> NotificationRequest(s) by the tenant's rules
  * (event type, optional field conditions, channels, category, template or
- * inline content). Stateless. Request ids are derived from the event id and
- * the rule id (UUIDv5), so replaying an event yields the same requests and
- * the same notification ids downstream.
+ * inline content). Stateless. An event's own email/phone/locale fields
+ * become the recipient until enrichment (User Service) lands. Request ids
+ * are derived from the event id and the rule id (UUIDv5), so replaying an
+ * event yields the same requests and the same notification ids downstream.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,8 @@ static const char *event_str(json_t *ev, const char *k)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* The request a rule makes of an event. Borrows from rule and event; only request_id,
- * variables_json and metadata are owned (freed by the caller). */
+/* The request a rule makes of an event. Borrows from rule and event; variables_json,
+ * metadata and the recipient struct (not its strings) are owned (freed by the caller). */
 static void build_request(struct hd_request *r, const struct hd_rule *rule, json_t *ev,
                           const char *topic, char *request_id)
 {
@@ -39,6 +40,13 @@ static void build_request(struct hd_request *r, const struct hd_rule *rule, json
     r->content = rule->content;
     r->variables_json = json_dumps(ev, JSON_COMPACT);
     r->idempotency_key = request_id;
+    /* Until enrichment lands, an event's own address fields are the recipient. */
+    if (event_str(ev, "email") || event_str(ev, "phone") || event_str(ev, "locale")) {
+        r->recipient = hd_calloc(1, sizeof(*r->recipient));
+        r->recipient->email = (char *)event_str(ev, "email");
+        r->recipient->phone = (char *)event_str(ev, "phone");
+        r->recipient->locale = (char *)event_str(ev, "locale");
+    }
     json_t *at = json_object_get(ev, "occurred_at");
     r->created_at = json_is_integer(at) ? json_integer_value(at) : 0;
     hd_map_put(&r->metadata, "source_event_type", topic);
@@ -74,6 +82,7 @@ static enum hd_verdict route_process(void *self, struct hd_ctx *ctx, struct hd_r
         int rc = hd_ctx_emit_request(ctx, &r);
         free(r.variables_json);
         hd_map_clear(&r.metadata);
+        hd_free(r.recipient);
         if (rc)
             return HD_PASS; /* the runtime aborts the transaction */
         emitted++;

@@ -1,0 +1,360 @@
+/*
+ * herald bench [--requests N] [--latency-requests M] [--rate R]: measures, in
+ * one run on the broker at HERALD_BROKERS,
+ *  (a) a plain transactional pass-through: consume notification.requests and
+ *      produce the same bytes, same batching and transactions as the pipeline;
+ *  (b) the pipeline (validate -> render -> dispatch) on the same N requests;
+ * and prints requests/s for both and their ratio; then
+ *  (c) request -> SENT latency: M requests produced at R/s while the pipeline
+ *      runs, each timed from its created_at to the moment a read_committed
+ *      consumer sees its SENT status; prints p50/p99.
+ * Prints figures; asserts nothing. Uses a fresh app id per run so consumer
+ * groups start at the current end of the input topic.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "connectors/kafka.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "core/uuid.h"
+#include "processors/runtime.h"
+#include "processors/tables.h"
+#include "schemas/serde.h"
+
+static const char bench_config[] = "{\"tenants\": [{\"tenant_id\": \"bench\"}]}";
+
+/* The input topics of the pipeline: a new group must start at their current end. */
+static const char *const bench_inputs[] = {
+    HD_TOPIC_REQUESTS,         "herald.dispatch.email",   "herald.dispatch.sms",
+    "herald.dispatch.push",    "herald.dispatch.whatsapp", "herald.dispatch.chat",
+    "herald.dispatch.webhook", "herald.dispatch.in_app",   NULL};
+static const char *const bench_sent[] = {HD_TOPIC_SENT, NULL};
+
+/* Commits `group`'s offsets (group = "<app_id>-<name>") at the current end of every
+ * partition of `topics`. */
+static int start_group_at_end(const struct hd_config *cfg, const char *name,
+                              const char *const *topics, char *err, size_t n)
+{
+    char group[128];
+    snprintf(group, sizeof(group), "%s-%s", cfg->app_id, name);
+    rd_kafka_t *rk = hd_kafka_consumer_new(cfg, group, err, n);
+    if (!rk)
+        return -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(cfg->partitions);
+    int rc = 0;
+    for (const char *const *tp = topics; *tp && rc == 0; tp++)
+    for (int p = 0; p < cfg->partitions && rc == 0; p++) {
+        const char *topic = *tp;
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
+        if (e)
+            rc = hd_seterr(-1, err, n, "watermarks %s[%d]: %s", topic, p, rd_kafka_err2str(e));
+        else
+            rd_kafka_topic_partition_list_add(l, topic, p)->offset = hi;
+    }
+    if (rc == 0) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(rk, l, 0);
+        if (e)
+            rc = hd_seterr(-1, err, n, "commit start offsets: %s", rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* Produces `count` EMAIL requests for tenant "bench", created_at = now, at `rate`/s
+ * (0 = as fast as possible). */
+static int produce_requests(const struct hd_config *cfg, struct hd_serde *sd, long count,
+                            long rate, char *err, size_t n)
+{
+    rd_kafka_t *rk = hd_kafka_producer_new(cfg, NULL, err, n);
+    if (!rk)
+        return -1;
+    enum hd_channel ch = HD_CH_EMAIL;
+    struct hd_content content = {"Your order", "Thanks for your order. It ships tomorrow.", NULL,
+                                 "Order confirmed", {NULL, 0}};
+    struct hd_recipient rcpt;
+    memset(&rcpt, 0, sizeof(rcpt));
+    rcpt.email = "someone@example.com";
+    struct hd_request r;
+    memset(&r, 0, sizeof(r));
+    r.tenant_id = "bench";
+    r.channels = &ch;
+    r.channel_cnt = 1;
+    r.category = HD_CAT_TRANSACTIONAL;
+    r.priority = HD_PRIO_NORMAL;
+    r.content = &content;
+    r.variables_json = "{}";
+    r.recipient = &rcpt;
+    struct hd_buf b = HD_BUF_INIT;
+    int rc = 0;
+    int64_t start = hd_mono_us();
+    for (long i = 0; i < count && rc == 0; i++) {
+        char u[HD_UUID_STRLEN], rid[64], user[32], key[64];
+        hd_uuid_v4(u);
+        r.created_at = hd_now_ms();
+        /* the creation time leads the id, so the latency phase needs no lookup table */
+        snprintf(rid, sizeof(rid), "%lld-%s", (long long)r.created_at, u);
+        snprintf(user, sizeof(user), "user-%ld", i % 5000);
+        snprintf(key, sizeof(key), "bench/%s", user);
+        r.request_id = rid;
+        r.user_id = user;
+        hd_buf_reset(&b);
+        if (hd_request_encode(sd, &r, &b, err, n)) {
+            rc = -1;
+            break;
+        }
+        rd_kafka_resp_err_t e;
+        while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(HD_TOPIC_REQUESTS),
+                                      RD_KAFKA_V_KEY(key, strlen(key)),
+                                      RD_KAFKA_V_VALUE(b.data, b.len),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(rk, 10);
+        if (e)
+            rc = hd_seterr(-1, err, n, "produce: %s", rd_kafka_err2str(e));
+        rd_kafka_poll(rk, 0);
+        if (rate > 0) {
+            int64_t due = start + (int64_t)((i + 1) * 1000000.0 / (double)rate);
+            int64_t now = hd_mono_us();
+            if (due > now)
+                usleep((useconds_t)(due - now));
+        }
+    }
+    if (rd_kafka_flush(rk, 60000) && rc == 0)
+        rc = hd_seterr(-1, err, n, "flush timed out");
+    hd_buf_free(&b);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* Runs a task over pre-loaded input until it has committed `target` records; sets *rate
+ * to records/s and returns the elapsed seconds, or a negative value on error. */
+static double drain(const struct hd_config *cfg, const struct hd_tables *tables,
+                    const char *group, const char *const *subs, uint64_t target, double *rate,
+                    char *err, size_t n)
+{
+    struct hd_task *t = hd_task_new(cfg, tables, group, subs, err, n);
+    if (!t)
+        return -1;
+    struct hd_task_stats st = {0};
+    uint64_t first = 0;
+    int64_t start = 0, deadline = hd_mono_us() + 600 * 1000000LL;
+    while (st.records < target && hd_mono_us() < deadline) {
+        int got = hd_task_poll(t, err, n);
+        if (got < 0)
+            break;
+        hd_task_stats(t, &st);
+        if (got > 0 && !start) {
+            /* clock starts after the first committed batch: group join and the first
+             * fetch are not throughput; that batch's records are left out of the rate */
+            start = hd_mono_us();
+            first = st.records;
+        }
+    }
+    double secs = start ? (double)(hd_mono_us() - start) / 1e6 : 0;
+    hd_task_destroy(t);
+    if (st.records < target || secs <= 0)
+        return hd_seterr(-1, err, n, "%s: only %llu of %llu records in time", group,
+                         (unsigned long long)st.records, (unsigned long long)target);
+    *rate = (double)(st.records - first) / secs;
+    return secs;
+}
+
+static volatile sig_atomic_t bench_stop;
+
+struct pipe_thread {
+    struct hd_task *task;
+    char err[512];
+};
+
+static void *pipe_main(void *arg)
+{
+    struct pipe_thread *p = arg;
+    if (hd_task_run(p->task, &bench_stop, p->err, sizeof(p->err)))
+        hd_log_error("bench", "pipeline: %s", p->err);
+    return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct lat_producer {
+    const struct hd_config *cfg;
+    struct hd_serde *sd;
+    long count, rate;
+    int rc;
+    char err[512];
+};
+
+static void *lat_produce_main(void *arg)
+{
+    struct lat_producer *lp = arg;
+    lp->rc = produce_requests(lp->cfg, lp->sd, lp->count, lp->rate, lp->err, sizeof(lp->err));
+    return NULL;
+}
+
+/* (c): latency from request created_at to SENT seen by a read_committed consumer. */
+static int measure_latency(const struct hd_config *cfg, const struct hd_tables *tables, long count,
+                           long rate, char *err, size_t n)
+{
+    static const char *const subs[] = {"requests", "dispatch", NULL};
+    if (start_group_at_end(cfg, "lat-watch", bench_sent, err, n))
+        return -1;
+    struct pipe_thread pt;
+    memset(&pt, 0, sizeof(pt));
+    if (start_group_at_end(cfg, "lat-pipeline", bench_inputs, err, n) ||
+        !(pt.task = hd_task_new(cfg, tables, "lat-pipeline", subs, err, n)))
+        return -1;
+    char watch_group[128];
+    snprintf(watch_group, sizeof(watch_group), "%s-lat-watch", cfg->app_id);
+    rd_kafka_t *watch = hd_kafka_consumer_new(cfg, watch_group, err, n);
+    /* the watcher's group was committed at the end of notification.sent above */
+    if (!watch) {
+        hd_task_destroy(pt.task);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, HD_TOPIC_SENT, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(watch, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    bench_stop = 0;
+    pthread_t th, prod;
+    pthread_create(&th, NULL, pipe_main, &pt);
+    sleep(3); /* let both groups join before the clock matters */
+    char e2[512];
+    struct hd_serde *sd = hd_serde_new(e2, sizeof(e2));
+    struct lat_producer lp = {cfg, sd, count, rate, 0, ""};
+    pthread_create(&prod, NULL, lat_produce_main, &lp);
+    int64_t *lat = hd_calloc((size_t)count, sizeof(*lat));
+    long seen = 0;
+    int64_t deadline = hd_mono_us() + (count / (rate ? rate : 1000) + 60) * 1000000LL;
+    struct hd_status_event ev;
+    memset(&ev, 0, sizeof(ev));
+    while (seen < count && hd_mono_us() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(watch, 100);
+        if (!m)
+            continue;
+        int64_t now = hd_now_ms();
+        if (!m->err && hd_status_event_decode(sd, m->payload, m->len, &ev, e2, sizeof(e2)) == 0 &&
+            !strcmp(ev.tenant_id, "bench"))
+            lat[seen++] = now - strtoll(ev.request_id, NULL, 10);
+        rd_kafka_message_destroy(m);
+    }
+    pthread_join(prod, NULL);
+    bench_stop = 1;
+    pthread_join(th, NULL);
+    hd_status_event_clear(&ev);
+    hd_task_destroy(pt.task);
+    rd_kafka_consumer_close(watch);
+    rd_kafka_destroy(watch);
+    hd_serde_destroy(sd);
+    int rc = 0;
+    if (lp.rc)
+        rc = hd_seterr(-1, err, n, "%s", lp.err);
+    else if (seen < count)
+        rc = hd_seterr(-1, err, n, "saw %ld of %ld SENT statuses in time", seen, count);
+    if (rc == 0) {
+        qsort(lat, (size_t)seen, sizeof(*lat), cmp_i64);
+        printf("(c) request -> SENT latency, %ld requests at %ld/s: p50 %lld ms, p99 %lld ms, "
+               "max %lld ms\n",
+               count, rate, (long long)lat[seen / 2], (long long)lat[(seen * 99) / 100],
+               (long long)lat[seen - 1]);
+    }
+    hd_free(lat);
+    return rc;
+}
+
+static int usage(int rc)
+{
+    fprintf(rc ? stderr : stdout,
+            "usage: herald bench [--requests N] [--latency-requests M] [--rate R]\n"
+            "  On HERALD_BROKERS: (a) transactional pass-through and (b) pipeline over the same\n"
+            "  N pre-loaded requests (default 50000), their requests/s and ratio; (c) request ->\n"
+            "  SENT latency p50/p99 for M requests (default 5000) produced at R/s (default 1000).\n");
+    return rc;
+}
+
+int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
+{
+    long count = 50000, lat_count = 5000, rate = 1000;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--requests") && i + 1 < argc)
+            count = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--latency-requests") && i + 1 < argc)
+            lat_count = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--rate") && i + 1 < argc)
+            rate = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return usage(0);
+        else
+            return usage(2);
+    }
+    if (count <= 0 || lat_count <= 0 || rate <= 0)
+        return usage(2);
+    if (!cfg->brokers) {
+        fprintf(stderr, "herald bench: HERALD_BROKERS is not set (the benchmark needs a real "
+                        "broker: tests/bench/run starts one)\n");
+        return 2;
+    }
+    char err[1024], app[64], u[HD_UUID_STRLEN];
+    hd_uuid_v4(u);
+    snprintf(app, sizeof(app), "bench-%.8s", u);
+    hd_config_set(&cfg->app_id, app);
+    char outbox[] = "/tmp/herald-bench-XXXXXX";
+    if (!mkdtemp(outbox)) {
+        fprintf(stderr, "herald bench: mkdtemp failed\n");
+        return 1;
+    }
+    hd_config_set(&cfg->outbox_dir, outbox);
+    struct hd_tables *tables = hd_tables_parse(bench_config, err, sizeof(err));
+    struct hd_serde *sd = hd_serde_new(err, sizeof(err));
+    static const char *const pass[] = {"passthrough", NULL};
+    static const char *const pipe[] = {"requests", "dispatch", NULL};
+    double pass_rate = 0, pipe_rate = 0;
+    int rc = 1;
+    if (!tables || !sd || hd_kafka_wait_ready(cfg, 30000, err, sizeof(err)) ||
+        hd_kafka_topics_ensure(cfg, err, sizeof(err)) ||
+        start_group_at_end(cfg, "passthrough", bench_inputs, err, sizeof(err)) ||
+        start_group_at_end(cfg, "pipeline", bench_inputs, err, sizeof(err)))
+        goto out;
+    printf("herald bench: %ld requests (EMAIL to the outbox), %d partitions, batch %d, broker %s\n",
+           count, cfg->partitions, cfg->batch_max, cfg->brokers);
+    fflush(stdout);
+    if (produce_requests(cfg, sd, count, 0, err, sizeof(err)))
+        goto out;
+    if (drain(cfg, tables, "passthrough", pass, (uint64_t)count, &pass_rate, err, sizeof(err)) < 0)
+        goto out;
+    printf("(a) transactional pass-through: %.0f requests/s\n", pass_rate);
+    fflush(stdout);
+    /* the pipeline commits each request twice: once in requests, once in dispatch */
+    double recs_rate = 0;
+    if (drain(cfg, tables, "pipeline", pipe, (uint64_t)count * 2, &recs_rate, err, sizeof(err)) < 0)
+        goto out;
+    pipe_rate = recs_rate / 2;
+    printf("(b) pipeline validate->render->dispatch: %.0f requests/s\n", pipe_rate);
+    printf("    ratio pipeline / pass-through: %.2f\n", pipe_rate / pass_rate);
+    fflush(stdout);
+    if (measure_latency(cfg, tables, lat_count, rate, err, sizeof(err)))
+        goto out;
+    rc = 0;
+out:
+    if (rc)
+        fprintf(stderr, "herald bench: %s\n", err);
+    hd_tables_destroy(tables);
+    hd_serde_destroy(sd);
+    char *rm = hd_asprintf("rm -rf '%s'", outbox);
+    if (system(rm) != 0)
+        hd_log_warn("bench", "could not remove %s", outbox);
+    hd_free(rm);
+    return rc;
+}
