@@ -115,7 +115,8 @@ rd_kafka_t *hd_kafka_producer_new(const struct hd_config *c, const char *txn_id,
     if (conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
         conf_set(conf, "acks", "all", errstr, errstr_size) ||
         conf_set(conf, "linger.ms", "5", errstr, errstr_size) ||
-        conf_set(conf, "message.timeout.ms", "30000", errstr, errstr_size) ||
+        /* librdkafka requires message.timeout.ms <= transaction.timeout.ms */
+        conf_set(conf, "message.timeout.ms", txn_id ? tmo : "30000", errstr, errstr_size) ||
         (txn_id && (conf_set(conf, "transactional.id", txn_id, errstr, errstr_size) ||
                     conf_set(conf, "transaction.timeout.ms", tmo, errstr, errstr_size)))) {
         rd_kafka_conf_destroy(conf);

@@ -51,34 +51,38 @@ static int outbox_init(void **self, const struct hd_config *c, char *errstr, siz
     return 0;
 }
 
-static void put_field(struct hd_buf *b, const char *k, const char *v)
+/* Appends "k":"v" (preceded by a comma unless *first); nothing when v is NULL. */
+static void put_field(struct hd_buf *b, int *first, const char *k, const char *v)
 {
     if (!v)
         return;
-    hd_buf_printf(b, ",\"%s\":", k);
+    hd_buf_printf(b, "%s\"%s\":", *first ? "" : ",", k);
+    *first = 0;
     hd_buf_put_json_string(b, v, strlen(v));
 }
 
 void hd_dispatch_to_json(const struct hd_dispatch *d, struct hd_buf *b)
 {
-    hd_buf_puts(b, "{\"notification_id\":");
-    hd_buf_put_json_string(b, d->notification_id, strlen(d->notification_id));
-    put_field(b, "request_id", d->request_id);
-    put_field(b, "tenant_id", d->tenant_id);
-    put_field(b, "user_id", d->user_id);
-    put_field(b, "channel", hd_channel_name(d->channel));
-    put_field(b, "category", hd_category_name(d->category));
+    int first = 1;
+    hd_buf_putc(b, '{');
+    put_field(b, &first, "notification_id", d->notification_id);
+    put_field(b, &first, "request_id", d->request_id);
+    put_field(b, &first, "tenant_id", d->tenant_id);
+    put_field(b, &first, "user_id", d->user_id);
+    put_field(b, &first, "channel", hd_channel_name(d->channel));
+    put_field(b, &first, "category", hd_category_name(d->category));
     if (d->recipient) {
-        hd_buf_puts(b, ",\"recipient\":{\"_\":0");
-        put_field(b, "email", d->recipient->email);
-        put_field(b, "phone", d->recipient->phone);
-        put_field(b, "webhook_url", d->recipient->webhook_url);
-        hd_buf_puts(b, "}");
+        int rfirst = 1;
+        hd_buf_puts(b, ",\"recipient\":{");
+        put_field(b, &rfirst, "email", d->recipient->email);
+        put_field(b, &rfirst, "phone", d->recipient->phone);
+        put_field(b, &rfirst, "webhook_url", d->recipient->webhook_url);
+        hd_buf_putc(b, '}');
     }
-    put_field(b, "subject", d->rendered.subject);
-    put_field(b, "title", d->rendered.title);
-    put_field(b, "text", d->rendered.text);
-    put_field(b, "html", d->rendered.html);
+    put_field(b, &first, "subject", d->rendered.subject);
+    put_field(b, &first, "title", d->rendered.title);
+    put_field(b, &first, "text", d->rendered.text);
+    put_field(b, &first, "html", d->rendered.html);
     hd_buf_printf(b, ",\"attempt\":%d}", d->attempt);
 }
 
