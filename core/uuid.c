@@ -11,7 +11,8 @@
 
 #include "core/hd.h"
 
-/* Herald's namespace: UUIDv5 of the DNS name "herald.notification" under the DNS namespace. */
+/* Herald's namespace for UUIDv5 ids: a fixed random UUID. Never change it: every
+ * notification id derives from it. */
 static const unsigned char hd_uuid_ns[16] = {0x5b, 0x0f, 0x6a, 0x1e, 0x6f, 0x0c, 0x5c, 0x4e,
                                              0x9b, 0x57, 0x2d, 0x1f, 0x3c, 0x8e, 0x41, 0x7a};
 

@@ -206,7 +206,8 @@ static int parse_rule(struct hd_rule *r, json_t *o, const char *path, char *errs
     json_array_foreach(chs, i, c) {
         int ch = json_is_string(c) ? hd_channel_parse(json_string_value(c)) : -1;
         if (ch < 0)
-            return perr(errstr, errstr_size, "%s.channels[%zu]: unknown channel", path, i);
+            return perr(errstr, errstr_size, "%s.channels[%zu]: unknown channel \"%.32s\"", path,
+                        i, json_is_string(c) ? json_string_value(c) : "(not a string)");
         r->channels[r->channel_cnt++] = (enum hd_channel)ch;
     }
     int cat, prio;
@@ -386,6 +387,14 @@ static int cmp_values(json_t *a, json_t *b, int *cmp)
     return -1;
 }
 
+/* JSON has one number type: 100 and 100.0 are equal (jansson's json_equal says not). */
+static int values_equal(json_t *a, json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
+    return json_equal(a, b);
+}
+
 static int cond_holds(const struct hd_cond *c, json_t *event)
 {
     json_t *v = path_get(event, c->field);
@@ -394,13 +403,13 @@ static int cond_holds(const struct hd_cond *c, json_t *event)
     if (!v)
         return c->op == HD_OP_NE;
     if (c->op == HD_OP_EQ)
-        return json_equal(v, c->value);
+        return values_equal(v, c->value);
     if (c->op == HD_OP_NE)
-        return !json_equal(v, c->value);
+        return !values_equal(v, c->value);
     if (c->op == HD_OP_IN) {
         size_t i;
         json_t *x;
-        json_array_foreach(c->value, i, x) if (json_equal(v, x)) return 1;
+        json_array_foreach(c->value, i, x) if (values_equal(v, x)) return 1;
         return 0;
     }
     int cmp;

@@ -21,7 +21,7 @@ int hd_valid_e164(const char *s)
     for (const char *p = s + 1; *p; p++, n++)
         if (!isdigit((unsigned char)*p))
             return 0;
-    return n >= 2 && n <= 15;
+    return n >= 3 && n <= 15;
 }
 
 static int atext(unsigned char c)

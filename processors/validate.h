@@ -26,7 +26,7 @@ enum hd_validation { HD_VALID = 0, HD_INVALID, HD_EXPIRED };
 /* addr-spec in the common form: local@domain, lengths per RFC 5321 (64/255/254),
  * dot-atom local part, domain of LDH labels with at least one dot. */
 int hd_valid_email(const char *s);
-/* E.164: '+', a non-zero digit, at most 15 digits in all. */
+/* E.164: '+', a non-zero digit, 3 to 15 digits in all. */
 int hd_valid_e164(const char *s);
 
 /* Validates r. On HD_INVALID, *code gets a stable error code ("unknown_tenant",
