@@ -151,7 +151,11 @@ rd_kafka_t *hd_kafka_consumer_new(const struct hd_config *c, const char *group_i
     rd_kafka_conf_t *conf = hd_kafka_conf_new(c, client_id, errstr, errstr_size);
     if (!conf)
         return NULL;
-    if (conf_set(conf, "group.id", group_id, errstr, errstr_size) ||
+    /* Static membership (KIP-345): a restarted instance takes its partitions back at
+     * once instead of waiting for its dead predecessor's session to time out. Instance
+     * ids must therefore be unique per process, as the transactional ids already are. */
+    if (conf_set(conf, "group.instance.id", client_id, errstr, errstr_size) ||
+        conf_set(conf, "group.id", group_id, errstr, errstr_size) ||
         conf_set(conf, "isolation.level", "read_committed", errstr, errstr_size) ||
         conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
         conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
