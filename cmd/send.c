@@ -53,7 +53,7 @@ static int send_line(rd_kafka_t *rk, struct hd_serde *sd, const struct hd_schema
     json_t *o = NULL;
     if (!raw) {
         json_error_t jerr;
-        o = json_loadb(line, len, 0, &jerr);
+        o = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
         if (!json_is_object(o)) {
             json_decref(o);
             return hd_seterr(-1, err, err_size, "not a JSON object: %s", o ? "" : jerr.text);

@@ -63,10 +63,11 @@ static void print_record(struct hd_serde *sd, const rd_kafka_message_t *m, int m
 {
     char err[512];
     json_t *v = hd_serde_decode_json(sd, m->payload, m->len, NULL, err, sizeof(err));
-    if (!v)
+    int bad = !v;
+    if (bad)
         v = json_pack("{s:s}", "error", err);
     json_t *out = v;
-    if (meta || json_object_get(v, "error")) {
+    if (meta || bad) {
         out = json_object();
         json_object_set_new(out, "topic", json_string(rd_kafka_topic_name(m->rkt)));
         json_object_set_new(out, "partition", json_integer(m->partition));

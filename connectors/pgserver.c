@@ -37,6 +37,9 @@ static char *find_bindir(void)
 /* Runs argv (as postgres when as_postgres), output to logfile. Returns the exit status. */
 static int run(struct hd_pgserver *s, char *const argv[], const char *logfile)
 {
+    /* the child's freopen would flush a copy of our unwritten stdio buffers */
+    fflush(stdout);
+    fflush(stderr);
     pid_t pid = fork();
     if (pid < 0)
         return -1;
