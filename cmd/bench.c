@@ -35,6 +35,7 @@ static const char *const bench_inputs[] = {
     "herald.dispatch.push",    "herald.dispatch.whatsapp", "herald.dispatch.chat",
     "herald.dispatch.webhook", "herald.dispatch.in_app",   NULL};
 static const char *const bench_sent[] = {HD_TOPIC_SENT, NULL};
+static const struct hd_topic_spec bench_out = {HD_TOPIC_PASSTHROUGH_OUT, 0};
 
 /* Commits `group`'s offsets (group = "<app_id>-<name>") at the current end of every
  * partition of `topics`. */
@@ -52,7 +53,16 @@ static int start_group_at_end(const struct hd_config *cfg, const char *name,
     for (int p = 0; p < cfg->partitions && rc == 0; p++) {
         const char *topic = *tp;
         int64_t lo, hi;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
+        rd_kafka_resp_err_t e;
+        /* topics created moments ago may not have a leader yet */
+        for (int tries = 0; tries < 50; tries++) {
+            e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
+            if (e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
+                e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+                e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                break;
+            usleep(200 * 1000);
+        }
         if (e)
             rc = hd_seterr(-1, err, n, "watermarks %s[%d]: %s", topic, p, rd_kafka_err2str(e));
         else
@@ -230,27 +240,43 @@ static int measure_latency(const struct hd_config *cfg, const struct hd_tables *
     bench_stop = 0;
     pthread_t th, prod;
     pthread_create(&th, NULL, pipe_main, &pt);
-    sleep(3); /* let both groups join before the clock matters */
     char e2[512];
     struct hd_serde *sd = hd_serde_new(e2, sizeof(e2));
-    struct lat_producer lp = {cfg, sd, count, rate, 0, ""};
+    /* warm-up: the groups join and the first fetches happen before the clock matters */
+    long warmup = 200;
+    struct lat_producer lp = {cfg, sd, warmup, rate, 0, ""};
     pthread_create(&prod, NULL, lat_produce_main, &lp);
     int64_t *lat = hd_calloc((size_t)count, sizeof(*lat));
-    long seen = 0;
-    int64_t deadline = hd_mono_us() + (count / (rate ? rate : 1000) + 60) * 1000000LL;
+    long seen = 0, phase_target = warmup;
+    int measuring = 0;
+    int64_t deadline = hd_mono_us() + (count / rate + 120) * 1000000LL;
     struct hd_status_event ev;
     memset(&ev, 0, sizeof(ev));
-    while (seen < count && hd_mono_us() < deadline) {
+    while (hd_mono_us() < deadline) {
+        if (seen >= phase_target) {
+            pthread_join(prod, NULL);
+            if (measuring || lp.rc)
+                break;
+            measuring = 1;
+            seen = 0;
+            phase_target = count;
+            lp.count = count;
+            pthread_create(&prod, NULL, lat_produce_main, &lp);
+        }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(watch, 100);
         if (!m)
             continue;
         int64_t now = hd_now_ms();
         if (!m->err && hd_status_event_decode(sd, m->payload, m->len, &ev, e2, sizeof(e2)) == 0 &&
-            !strcmp(ev.tenant_id, "bench"))
-            lat[seen++] = now - strtoll(ev.request_id, NULL, 10);
+            !strcmp(ev.tenant_id, "bench")) {
+            if (measuring)
+                lat[seen] = now - strtoll(ev.request_id, NULL, 10);
+            seen++;
+        }
         rd_kafka_message_destroy(m);
     }
-    pthread_join(prod, NULL);
+    if (seen < phase_target)
+        pthread_join(prod, NULL);
     bench_stop = 1;
     pthread_join(th, NULL);
     hd_status_event_clear(&ev);
@@ -261,8 +287,8 @@ static int measure_latency(const struct hd_config *cfg, const struct hd_tables *
     int rc = 0;
     if (lp.rc)
         rc = hd_seterr(-1, err, n, "%s", lp.err);
-    else if (seen < count)
-        rc = hd_seterr(-1, err, n, "saw %ld of %ld SENT statuses in time", seen, count);
+    else if (!measuring || seen < count)
+        rc = hd_seterr(-1, err, n, "saw %ld of %ld SENT statuses in time", seen, phase_target);
     if (rc == 0) {
         qsort(lat, (size_t)seen, sizeof(*lat), cmp_i64);
         printf("(c) request -> SENT latency, %ld requests at %ld/s: p50 %lld ms, p99 %lld ms, "
@@ -324,6 +350,7 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
     int rc = 1;
     if (!tables || !sd || hd_kafka_wait_ready(cfg, 30000, err, sizeof(err)) ||
         hd_kafka_topics_ensure(cfg, err, sizeof(err)) ||
+        hd_kafka_topics_create(cfg, &bench_out, 1, err, sizeof(err)) ||
         start_group_at_end(cfg, "passthrough", bench_inputs, err, sizeof(err)) ||
         start_group_at_end(cfg, "pipeline", bench_inputs, err, sizeof(err)))
         goto out;

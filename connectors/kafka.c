@@ -106,7 +106,7 @@ rd_kafka_t *hd_kafka_producer_new(const struct hd_config *c, const char *txn_id,
                                   size_t errstr_size)
 {
     char client_id[256];
-    snprintf(client_id, sizeof(client_id), "%s-%s", c->app_id, txn_id ? txn_id : "producer");
+    snprintf(client_id, sizeof(client_id), "%s", txn_id ? txn_id : "herald-producer");
     rd_kafka_conf_t *conf = hd_kafka_conf_new(c, client_id, errstr, errstr_size);
     if (!conf)
         return NULL;
@@ -229,6 +229,14 @@ int hd_kafka_wait_ready(const struct hd_config *c, int timeout_ms, char *errstr,
 
 int hd_kafka_topics_ensure(const struct hd_config *c, char *errstr, size_t errstr_size)
 {
+    const struct hd_topic_spec *specs;
+    size_t n = hd_kafka_topics(&specs);
+    return hd_kafka_topics_create(c, specs, n, errstr, errstr_size);
+}
+
+int hd_kafka_topics_create(const struct hd_config *c, const struct hd_topic_spec *specs, size_t n,
+                           char *errstr, size_t errstr_size)
+{
     rd_kafka_conf_t *conf = hd_kafka_conf_new(c, "herald-admin", errstr, errstr_size);
     if (!conf)
         return -1;
@@ -238,8 +246,6 @@ int hd_kafka_topics_ensure(const struct hd_config *c, char *errstr, size_t errst
         rd_kafka_conf_destroy(conf);
         return hd_seterr(-1, errstr, errstr_size, "librdkafka: %s", e);
     }
-    const struct hd_topic_spec *specs;
-    size_t n = hd_kafka_topics(&specs);
     rd_kafka_NewTopic_t **nts = hd_calloc(n, sizeof(*nts));
     int rc = 0;
     for (size_t i = 0; i < n; i++) {

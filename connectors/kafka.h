@@ -69,6 +69,10 @@ int hd_kafka_produce_sync(rd_kafka_t *rk, const char *topic, const void *key, si
  * c->partitions partitions, c->replication, compaction where marked. Returns 0 or -1. */
 int hd_kafka_topics_ensure(const struct hd_config *c, char *errstr, size_t errstr_size);
 
+/* Creates the given topics where missing (same settings as hd_kafka_topics_ensure). */
+int hd_kafka_topics_create(const struct hd_config *c, const struct hd_topic_spec *specs, size_t n,
+                           char *errstr, size_t errstr_size);
+
 /* Waits until the cluster answers Metadata (up to timeout_ms). Returns 0 or -1. */
 int hd_kafka_wait_ready(const struct hd_config *c, int timeout_ms, char *errstr, size_t errstr_size);
 

@@ -49,6 +49,7 @@ struct hd_task {
     rd_kafka_message_t **batch;
     int64_t now;
     int64_t last_report_us;
+    int failures; /* consecutive failed batches: backoff before the next */
     struct hd_task_stats stats;
 };
 
@@ -519,6 +520,11 @@ static int task_recover(struct hd_task *t, rd_kafka_error_t *error, const char *
                 error && rd_kafka_error_is_retriable(error) ? ", retriable" : "",
                 error ? rd_kafka_error_string(error) : "could not produce");
     t->stats.aborts++;
+    /* a failure that persists (a missing topic, a broker down) must not spin */
+    long backoff_ms = 100L << (t->failures < 6 ? t->failures : 6);
+    t->failures++;
+    struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
     int reinit = !abortable;
     if (abortable) {
         rd_kafka_error_t *e = rd_kafka_abort_transaction(t->producer, HD_TXN_TIMEOUT_MS);
@@ -609,6 +615,7 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
     }
     rc = task_commit(t, t->batch, n, errstr, errstr_size);
     if (rc == 0) {
+        t->failures = 0;
         t->stats.commits++;
         t->stats.records += (uint64_t)processed;
         rc = processed;

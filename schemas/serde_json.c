@@ -280,7 +280,7 @@ static int hd_walk_blocks(struct hd_walk *w, const struct hd__avro_node *n, json
     json_t *coll = !w->build ? NULL : n->kind == HD__AVRO_MAP ? json_object() : json_array();
     size_t index = 0;
     for (;;) {
-        int64_t cnt, size = -1;
+        int64_t cnt = 0, size = -1;
         if (hd_walk_long(w, &cnt, what))
             goto err;
         if (!cnt)
@@ -362,7 +362,7 @@ static int hd_walk_bytes(struct hd_walk *w, const struct hd__avro_node *n, json_
 
 static int hd_walk_scalar(struct hd_walk *w, const struct hd__avro_node *n, json_t **out)
 {
-    int64_t v;
+    int64_t v = 0;
     switch (n->kind) {
     case HD__AVRO_NULL:
         if (out)
@@ -400,7 +400,7 @@ static int hd_walk_scalar(struct hd_walk *w, const struct hd__avro_node *n, json
 
 static int hd_walk_value(struct hd_walk *w, const struct hd__avro_node *n, json_t **out)
 {
-    int64_t idx;
+    int64_t idx = 0;
     switch (n->kind) {
     case HD__AVRO_RECORD:
         return hd_walk_record(w, n, out);
