@@ -146,6 +146,13 @@ rd_kafka_t *hd_kafka_producer_new(const struct hd_config *c, const char *txn_id,
 rd_kafka_t *hd_kafka_consumer_new(const struct hd_config *c, const char *group_id, char *errstr,
                                   size_t errstr_size)
 {
+    return hd_kafka_consumer_new_cb(c, group_id, NULL, NULL, errstr, errstr_size);
+}
+
+rd_kafka_t *hd_kafka_consumer_new_cb(const struct hd_config *c, const char *group_id,
+                                     hd_rebalance_cb *cb, void *opaque, char *errstr,
+                                     size_t errstr_size)
+{
     char client_id[256];
     snprintf(client_id, sizeof(client_id), "%s-%s", group_id, c->instance_id);
     rd_kafka_conf_t *conf = hd_kafka_conf_new(c, client_id, errstr, errstr_size);
@@ -165,6 +172,10 @@ rd_kafka_t *hd_kafka_consumer_new(const struct hd_config *c, const char *group_i
         conf_set(conf, "topic.metadata.refresh.interval.ms", "10000", errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
+    }
+    if (cb) {
+        rd_kafka_conf_set_rebalance_cb(conf, cb);
+        rd_kafka_conf_set_opaque(conf, opaque);
     }
     char e[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));

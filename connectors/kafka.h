@@ -54,9 +54,17 @@ struct hd_kafka_delivery {
  * otherwise idempotent with acks=all. Returns NULL with errstr. */
 rd_kafka_t *hd_kafka_producer_new(const struct hd_config *c, const char *txn_id, char *errstr,
                                   size_t errstr_size);
-/* Consumer in group `group_id`: read_committed, no auto commit, earliest reset. */
+/* Consumer in group `group_id`: read_committed, no auto commit, earliest reset, static
+ * membership (group.instance.id from c->instance_id). */
 rd_kafka_t *hd_kafka_consumer_new(const struct hd_config *c, const char *group_id, char *errstr,
                                   size_t errstr_size);
+/* The same with a rebalance callback (it must assign/unassign itself) and the opaque that
+ * librdkafka passes to it. */
+typedef void(hd_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                              rd_kafka_topic_partition_list_t *partitions, void *opaque);
+rd_kafka_t *hd_kafka_consumer_new_cb(const struct hd_config *c, const char *group_id,
+                                     hd_rebalance_cb *cb, void *opaque, char *errstr,
+                                     size_t errstr_size);
 
 /* Produces one record and waits for its delivery report (for the API: answers carry
  * topic/partition/offset as a consistency token). headers may be NULL (ownership is

@@ -917,40 +917,6 @@ err:
  * Public interface.
  */
 
-static rd_kafka_t *mat_consumer_new(struct hd_materializer *m, const struct hd_config *c,
-                                    char *errstr, size_t errstr_size)
-{
-    char client_id[512];
-    snprintf(client_id, sizeof(client_id), "%s-%s", m->consumer, c->instance_id);
-    rd_kafka_conf_t *conf = hd_kafka_conf_new(c, client_id, errstr, errstr_size);
-    if (!conf)
-        return NULL;
-    /* hd_kafka_consumer_new's settings, plus the rebalance callback it cannot take. */
-    static const char *const kv[][2] = {
-        {"isolation.level", "read_committed"},  {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},  {"auto.offset.reset", "earliest"},
-        {"session.timeout.ms", "10000"},        {"heartbeat.interval.ms", "1000"},
-        {"topic.metadata.refresh.interval.ms", "10000"},
-    };
-    char e[512];
-    if (rd_kafka_conf_set(conf, "group.id", m->consumer, e, sizeof(e)) != RD_KAFKA_CONF_OK)
-        goto err;
-    for (size_t i = 0; i < HD_ARRAY_SIZE(kv); i++)
-        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], e, sizeof(e)) != RD_KAFKA_CONF_OK)
-            goto err;
-    rd_kafka_conf_set_rebalance_cb(conf, mat_rebalance_cb);
-    rd_kafka_conf_set_opaque(conf, m);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
-    if (!rk)
-        goto err;
-    rd_kafka_poll_set_consumer(rk);
-    return rk;
-err:
-    rd_kafka_conf_destroy(conf);
-    hd_seterr(-1, errstr, errstr_size, "librdkafka: materializer consumer: %s", e);
-    return NULL;
-}
-
 static int mat_subscribe(struct hd_materializer *m, char *errstr, size_t errstr_size)
 {
     rd_kafka_topic_partition_list_t *l =
@@ -979,7 +945,7 @@ struct hd_materializer *hd_materializer_new(const struct hd_config *c, char *err
     if (!(m->sd = hd_serde_new(errstr, errstr_size)) ||
         !(m->pool = hd_pg_pool_new(c->pg, 1, errstr, errstr_size)) ||
         mat_conn(m, errstr, errstr_size) != 0 ||
-        !(m->rk = mat_consumer_new(m, c, errstr, errstr_size)) ||
+        !(m->rk = hd_kafka_consumer_new_cb(c, m->consumer, mat_rebalance_cb, m, errstr, errstr_size)) ||
         mat_subscribe(m, errstr, errstr_size) != 0)
         goto err;
     return m;
