@@ -338,3 +338,8 @@ void hd_mock_stop(struct hd_mock *m)
     hd_free(m->bootstraps);
     hd_free(m);
 }
+
+rd_kafka_mock_cluster_t *hd_mock_cluster(struct hd_mock *m)
+{
+    return rd_kafka_handle_mock_cluster(m->rk);
+}

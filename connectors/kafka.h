@@ -91,5 +91,8 @@ struct hd_mock;
 struct hd_mock *hd_mock_start(const struct hd_config *c, const char **bootstraps, char *errstr,
                               size_t errstr_size);
 void hd_mock_stop(struct hd_mock *m);
+/* The mock cluster itself, for fault injection in tests (rdkafka_mock.h). Borrowed. */
+struct rd_kafka_mock_cluster_s;
+struct rd_kafka_mock_cluster_s *hd_mock_cluster(struct hd_mock *m);
 
 #endif
