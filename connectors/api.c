@@ -118,7 +118,9 @@ int hd__api_query_check(struct hd_api_req *r, const char *const *allowed)
 
 /* ---- PostgreSQL ---- */
 
-PGconn *hd__api_pg_begin(struct hd_api_req *r)
+/* Borrows a connection and opens a transaction scoped to the caller's tenant. On failure
+ * answers 503/500 itself and returns NULL. */
+static PGconn *hd_api_pg_begin(struct hd_api_req *r)
 {
     char errstr[512];
     PGconn *conn = hd_pg_pool_get(r->api->pool, errstr, sizeof(errstr));
@@ -138,7 +140,9 @@ PGconn *hd__api_pg_begin(struct hd_api_req *r)
     return conn;
 }
 
-void hd__api_pg_end(struct hd_api_req *r, PGconn *conn, int ok)
+/* Ends the transaction (commit when ok, else rollback) and returns the connection.
+ * Returns ok, cleared when the commit fails. */
+static int hd_api_pg_end(struct hd_api_req *r, PGconn *conn, int ok)
 {
     char errstr[512];
     if (ok && hd_pg_commit(conn, errstr, sizeof(errstr)) < 0) {
@@ -148,6 +152,26 @@ void hd__api_pg_end(struct hd_api_req *r, PGconn *conn, int ok)
     if (!ok)
         hd_pg_rollback(conn);
     hd_pg_pool_put(r->api->pool, conn, PQstatus(conn) != CONNECTION_OK);
+    return ok;
+}
+
+PGresult *hd__api_pg_query(struct hd_api_req *r, const char *sql, int nparams,
+                           const char *const *params, const char *what)
+{
+    PGconn *conn = hd_api_pg_begin(r);
+    if (!conn)
+        return NULL;
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok)
+        hd_logm(HD_LOG_ERROR, "api", r->claims.tenant_id, NULL, "postgres: %s: %s", what,
+                PQerrorMessage(conn));
+    if (!hd_api_pg_end(r, conn, ok)) {
+        PQclear(res);
+        hd__api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", NULL, "database error");
+        return NULL;
+    }
+    return res;
 }
 
 /* ---- health ---- */

@@ -252,20 +252,9 @@ void hd__api_inbox_list(struct hd_api_req *r)
     const char *params[7] = {r->claims.tenant_id, r->claims.sub, q.channel, q.status,
                              q.has_cursor ? q.cursor_us : NULL, q.has_cursor ? q.cursor_id : NULL,
                              fetch};
-    PGconn *conn = hd__api_pg_begin(r);
-    if (!conn)
+    PGresult *res = hd__api_pg_query(r, hd_inbox_list_sql, 7, params, "inbox list");
+    if (!res)
         return;
-    PGresult *res = PQexecParams(conn, hd_inbox_list_sql, 7, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok)
-        hd_logm(HD_LOG_ERROR, "api", r->claims.tenant_id, NULL, "postgres: inbox list: %s",
-                PQerrorMessage(conn));
-    hd__api_pg_end(r, conn, ok);
-    if (!ok) {
-        PQclear(res);
-        hd__api_error(r, 500, "internal", NULL, "database error");
-        return;
-    }
     int rows = PQntuples(res);
     int shown = rows > q.limit ? q.limit : rows;
     struct hd_buf b = HD_BUF_INIT;
@@ -302,16 +291,10 @@ void hd__api_inbox_unread_count(struct hd_api_req *r)
     if (hd__api_query_check(r, allowed) < 0)
         return;
     const char *params[2] = {r->claims.tenant_id, r->claims.sub};
-    PGconn *conn = hd__api_pg_begin(r);
-    if (!conn)
+    PGresult *res = hd__api_pg_query(r, hd_inbox_unread_sql, 2, params, "unread count");
+    if (!res)
         return;
-    PGresult *res = PQexecParams(conn, hd_inbox_unread_sql, 2, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    if (!ok)
-        hd_logm(HD_LOG_ERROR, "api", r->claims.tenant_id, NULL, "postgres: unread count: %s",
-                PQerrorMessage(conn));
-    hd__api_pg_end(r, conn, ok);
-    if (!ok) {
+    if (PQntuples(res) != 1) {
         PQclear(res);
         hd__api_error(r, 500, "internal", NULL, "database error");
         return;
@@ -346,21 +329,11 @@ static int hd_inbox_exists(struct hd_api_req *r, const char *id)
                               " WHERE tenant_id = $1 AND user_id = $2 AND notification_id = $3"
                               "   AND deleted_at IS NULL";
     const char *params[3] = {r->claims.tenant_id, r->claims.sub, id};
-    PGconn *conn = hd__api_pg_begin(r);
-    if (!conn)
+    PGresult *res = hd__api_pg_query(r, sql, 3, params, "lookup");
+    if (!res)
         return -1;
-    PGresult *res = PQexecParams(conn, sql, 3, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    int found = ok && PQntuples(res) > 0;
-    if (!ok)
-        hd_logm(HD_LOG_ERROR, "api", r->claims.tenant_id, id, "postgres: lookup: %s",
-                PQerrorMessage(conn));
+    int found = PQntuples(res) > 0;
     PQclear(res);
-    hd__api_pg_end(r, conn, ok);
-    if (!ok) {
-        hd__api_error(r, 500, "internal", NULL, "database error");
-        return -1;
-    }
     return found;
 }
 

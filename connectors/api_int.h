@@ -57,11 +57,11 @@ const char *hd__api_query(struct hd_api_req *r, const char *name);
  * then, 0 when every parameter is known. */
 int hd__api_query_check(struct hd_api_req *r, const char *const *allowed);
 
-/* Borrows a connection and opens a transaction scoped to the caller's tenant. On failure
+/* Runs one parameterised query in a transaction scoped to the caller's tenant (RLS) and
+ * returns its rows (caller PQclears). On any failure it logs (`what` names the query),
  * answers 503/500 itself and returns NULL. */
-PGconn *hd__api_pg_begin(struct hd_api_req *r);
-/* Ends the transaction (commit when ok, else rollback) and returns the connection. */
-void hd__api_pg_end(struct hd_api_req *r, PGconn *conn, int ok);
+PGresult *hd__api_pg_query(struct hd_api_req *r, const char *sql, int nparams,
+                           const char *const *params, const char *what);
 
 /* Endpoints in api_inbox.c. */
 void hd__api_inbox_list(struct hd_api_req *r);

@@ -215,17 +215,27 @@ int hd_kafka_produce_sync(rd_kafka_t *rk, const char *topic, const void *key, si
     return 0;
 }
 
-int hd_kafka_wait_ready(const struct hd_config *c, int timeout_ms, char *errstr, size_t errstr_size)
+/* A plain producer handle for metadata and admin requests; NULL with errstr. */
+static rd_kafka_t *admin_handle(const struct hd_config *c, const char *client_id, char *errstr,
+                                size_t errstr_size)
 {
-    rd_kafka_conf_t *conf = hd_kafka_conf_new(c, "herald-probe", errstr, errstr_size);
+    rd_kafka_conf_t *conf = hd_kafka_conf_new(c, client_id, errstr, errstr_size);
     if (!conf)
-        return -1;
+        return NULL;
     char e[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
     if (!rk) {
         rd_kafka_conf_destroy(conf);
-        return hd_seterr(-1, errstr, errstr_size, "librdkafka: %s", e);
+        hd_seterr(-1, errstr, errstr_size, "librdkafka: %s", e);
     }
+    return rk;
+}
+
+int hd_kafka_wait_ready(const struct hd_config *c, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    rd_kafka_t *rk = admin_handle(c, "herald-probe", errstr, errstr_size);
+    if (!rk)
+        return -1;
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
     int ok = !err && md && md->broker_cnt > 0;
@@ -248,15 +258,10 @@ int hd_kafka_topics_ensure(const struct hd_config *c, char *errstr, size_t errst
 int hd_kafka_topics_create(const struct hd_config *c, const struct hd_topic_spec *specs, size_t n,
                            char *errstr, size_t errstr_size)
 {
-    rd_kafka_conf_t *conf = hd_kafka_conf_new(c, "herald-admin", errstr, errstr_size);
-    if (!conf)
+    rd_kafka_t *rk = admin_handle(c, "herald-admin", errstr, errstr_size);
+    if (!rk)
         return -1;
     char e[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        return hd_seterr(-1, errstr, errstr_size, "librdkafka: %s", e);
-    }
     rd_kafka_NewTopic_t **nts = hd_calloc(n, sizeof(*nts));
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
