@@ -17,5 +17,6 @@ int hd_cmd_migrate(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_api(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_demo(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_render(int argc, char **argv, struct hd_config *cfg);
 
 #endif
