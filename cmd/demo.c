@@ -425,7 +425,7 @@ static int demo_start(struct demo *d, struct hd_config *cfg, int serve, char *er
         hd_config_set(&cfg->api_listen, serve ? "127.0.0.1:8080" : "127.0.0.1:0");
     if (!(d->api = hd_api_start(cfg, err, n)))
         return -1;
-    static const char *const subs[] = {"route", "requests", "dispatch", NULL};
+    static const char *const subs[] = {"route", "requests", "dispatch", "status", NULL};
     d->threads[0].task = hd_task_new(cfg, d->tables, "pipeline", subs, err, n);
     if (!d->threads[0].task)
         return -1;

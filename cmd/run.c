@@ -1,6 +1,6 @@
 /*
  * herald run [--role all|pipeline|materializer] [--no-topics]: creates the
- * topics, then runs the processors (route, requests, dispatch) in one task
+ * topics, then runs the processors (route, requests, dispatch, status) in one task
  * and, when HERALD_PG is set, the materializer, each on its own thread, until
  * SIGINT/SIGTERM. Tenants and rules come from HERALD_CONFIG.
  */
@@ -52,7 +52,7 @@ static int usage(int rc)
     return rc;
 }
 
-static const char *const pipeline_subs[] = {"route", "requests", "dispatch", NULL};
+static const char *const pipeline_subs[] = {"route", "requests", "dispatch", "status", NULL};
 
 int hd_cmd_run(int argc, char **argv, struct hd_config *cfg)
 {

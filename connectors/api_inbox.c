@@ -322,10 +322,12 @@ static int hd_inbox_uuid(const char *s, char out[HD_UUID_STRLEN])
     return 0;
 }
 
-/* Is the notification the caller's and not deleted? 1 yes, 0 no, -1 error (answered). */
-static int hd_inbox_exists(struct hd_api_req *r, const char *id)
+/* The caller's notification (not deleted): 1 found (request id and channel copied out),
+ * 0 not found, -1 error (answered). */
+static int hd_inbox_lookup(struct hd_api_req *r, const char *id, char *request_id,
+                           size_t request_id_size, enum hd_channel *channel)
 {
-    static const char sql[] = "SELECT 1 FROM notifications"
+    static const char sql[] = "SELECT request_id, channel FROM notifications"
                               " WHERE tenant_id = $1 AND user_id = $2 AND notification_id = $3"
                               "   AND deleted_at IS NULL";
     const char *params[3] = {r->claims.tenant_id, r->claims.sub, id};
@@ -333,6 +335,11 @@ static int hd_inbox_exists(struct hd_api_req *r, const char *id)
     if (!res)
         return -1;
     int found = PQntuples(res) > 0;
+    if (found) {
+        snprintf(request_id, request_id_size, "%s", PQgetvalue(res, 0, 0));
+        int ch = hd_channel_parse(PQgetvalue(res, 0, 1));
+        *channel = ch < 0 ? HD_CH_IN_APP : (enum hd_channel)ch;
+    }
     PQclear(res);
     return found;
 }
@@ -364,7 +371,8 @@ static void hd_inbox_traceparent(struct hd_api_req *r, char out[56])
 
 /* Produces the UserAction and answers 202 with the consistency token. */
 static void hd_inbox_produce_action(struct hd_api_req *r, const char *id,
-                                    enum hd_user_action_kind kind)
+                                    enum hd_user_action_kind kind, char *request_id,
+                                    enum hd_channel channel)
 {
     char action_id[HD_UUID_STRLEN], nid[HD_UUID_STRLEN], errstr[512];
     hd_uuid_v4(action_id);
@@ -374,7 +382,9 @@ static void hd_inbox_produce_action(struct hd_api_req *r, const char *id,
                                 .user_id = r->claims.sub,
                                 .notification_id = nid,
                                 .action = kind,
-                                .occurred_at = hd_now_ms()};
+                                .occurred_at = hd_now_ms(),
+                                .request_id = request_id,
+                                .channel = channel};
     struct hd_buf value = HD_BUF_INIT;
     pthread_mutex_lock(&r->api->serde_lock);
     int rc = hd_user_action_encode(r->api->serde, &ua, &value, errstr, sizeof(errstr));
@@ -424,12 +434,14 @@ void hd__api_inbox_read(struct hd_api_req *r)
         hd__api_error(r, 400, "bad_request", "id", "id must be a UUID");
         return;
     }
-    int found = hd_inbox_exists(r, id);
+    char request_id[256];
+    enum hd_channel channel = HD_CH_IN_APP;
+    int found = hd_inbox_lookup(r, id, request_id, sizeof(request_id), &channel);
     if (found < 0)
         return;
     if (!found) {
         hd__api_error(r, 404, "not_found", NULL, "no such notification");
         return;
     }
-    hd_inbox_produce_action(r, id, HD_ACT_READ);
+    hd_inbox_produce_action(r, id, HD_ACT_READ, request_id, channel);
 }

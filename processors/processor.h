@@ -28,7 +28,8 @@ enum hd_payload_kind {
     HD_PAYLOAD_RAW = 0, /* bytes as consumed (pass-through) */
     HD_PAYLOAD_EVENT,   /* a domain event, decoded to plain JSON */
     HD_PAYLOAD_REQUEST, /* NotificationRequest */
-    HD_PAYLOAD_DISPATCH /* Dispatch */
+    HD_PAYLOAD_DISPATCH, /* Dispatch */
+    HD_PAYLOAD_ACTION    /* UserAction */
 };
 
 /* The record being processed. Processors may modify the decoded payload (a
@@ -40,6 +41,7 @@ struct hd_record {
     const struct hd_schema *event_schema;
     struct hd_request req;             /* HD_PAYLOAD_REQUEST */
     struct hd_dispatch dsp;            /* HD_PAYLOAD_DISPATCH */
+    struct hd_user_action act;         /* HD_PAYLOAD_ACTION */
     char trace_id[33];                 /* W3C trace id carried from the input (or new) */
 };
 
@@ -93,5 +95,6 @@ extern const struct hd_processor hd_proc_validate;
 extern const struct hd_processor hd_proc_render;
 extern const struct hd_processor hd_proc_dispatch;
 extern const struct hd_processor hd_proc_passthrough;
+extern const struct hd_processor hd_proc_status;
 
 #endif

@@ -336,6 +336,8 @@ static void record_reset(struct hd_record *rec)
         hd_request_clear(&rec->req);
     else if (rec->kind == HD_PAYLOAD_DISPATCH)
         hd_dispatch_clear(&rec->dsp);
+    else if (rec->kind == HD_PAYLOAD_ACTION)
+        hd_user_action_clear(&rec->act);
     rec->event_schema = NULL;
     rec->src = NULL;
 }
@@ -390,6 +392,9 @@ static int record_decode(struct hd_task *t, const struct hd_subtopology *sub,
         return hd_request_decode(t->serde, m->payload, m->len, &rec->req, errstr, errstr_size);
     case HD_PAYLOAD_DISPATCH:
         return hd_dispatch_decode(t->serde, m->payload, m->len, &rec->dsp, errstr, errstr_size);
+    case HD_PAYLOAD_ACTION:
+        return hd_user_action_decode(t->serde, m->payload, m->len, &rec->act, errstr,
+                                     errstr_size);
     default:
         return hd_seterr(-1, errstr, errstr_size, "unknown payload kind");
     }

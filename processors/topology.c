@@ -4,6 +4,7 @@
  *   requests: notification.requests -> validate -> render -> herald.dispatch.<channel>
  *             + notification.queued
  *   dispatch: herald.dispatch.* -> channel providers -> notification.sent/failed, herald.inbox
+ *   status:   herald.receipts (user actions from the API) -> notification.read
  *   passthrough: notification.requests -> the same bytes on herald.bench.passthrough (the
  *             benchmark's baseline; never part of `herald run`'s default set)
  */
@@ -25,6 +26,7 @@ static const struct hd_subtopology hd_subtopologies[] = {
       "herald.dispatch.whatsapp", "herald.dispatch.chat", "herald.dispatch.webhook",
       "herald.dispatch.in_app", NULL},
      {&hd_proc_dispatch, NULL}},
+    {"status", HD_PAYLOAD_ACTION, {"herald.receipts", NULL}, {&hd_proc_status, NULL}},
     {"passthrough", HD_PAYLOAD_RAW, {"notification.requests", NULL},
      {&hd_proc_passthrough, NULL}},
 };

@@ -302,6 +302,8 @@ static const struct hd_rfield hd_user_action_fields[] = {
     HD_F(struct hd_user_action, notification_id, HD_FK_STR),
     HD_F(struct hd_user_action, action, HD_FK_ENUM, .cnt = HD_ACT__CNT),
     HD_F(struct hd_user_action, occurred_at, HD_FK_LONG),
+    HD_F(struct hd_user_action, request_id, HD_FK_OSTR),
+    HD_F(struct hd_user_action, channel, HD_FK_ENUM, .cnt = HD_CH__CNT),
 };
 HD_TABLE(hd_user_action_table, "UserAction", struct hd_user_action, hd_user_action_fields);
 

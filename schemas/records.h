@@ -181,6 +181,8 @@ struct hd_user_action { /* UserAction on herald.receipts */
     char *notification_id;
     enum hd_user_action_kind action;
     int64_t occurred_at;
+    char *request_id;        /* nullable */
+    enum hd_channel channel; /* default IN_APP */
 };
 
 /*

@@ -8,7 +8,8 @@
 # carrying its original bytes, and that PostgreSQL holds every notification
 # once with its final status and history (IN_APP rows = inbox items). Then the
 # API, on the same data: a user sees exactly their own rows, and another
-# tenant's user with the same user id sees none of them and gets 404 on them.
+# tenant's user with the same user id sees none of them and gets 404 on them;
+# the owner's POST read comes back through Kafka as read_at and a lower unread count.
 set -euo pipefail
 : "${HERALD_BIN:?}" "${HERALD_BUILD_DIR:?}" "${HERALD_PG:?}" "${HERALD_BROKERS:?}"
 tools=$HERALD_BUILD_DIR/tests
@@ -71,9 +72,29 @@ victim=$(head -1 "$work/api_a.txt")
 code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $tok_b" \
     "http://127.0.0.1:$port/v1/me/notifications/$victim/read")
 [ "$code" = 404 ] || fail "another tenant's notification answered $code, not 404"
+unread() {
+    curl -sS --max-time 30 -H "Authorization: Bearer $tok_a" \
+        "http://127.0.0.1:$port/v1/me/notifications/unread-count" | jq -r .unread
+}
+# mark an unread IN_APP notification read: API -> herald.receipts -> status -> notification.read
+# -> materializer -> read_at, visible through the API
+victim=$(psql "$HERALD_PG" -Atc "SELECT notification_id FROM notifications WHERE tenant_id = '$ta' AND user_id = 'user-1' AND channel = 'IN_APP' AND read_at IS NULL LIMIT 1")
+[ -n "$victim" ] || fail "no unread IN_APP notification for $ta/user-1"
+before=$(unread)
 code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $tok_a" \
     "http://127.0.0.1:$port/v1/me/notifications/$victim/read")
 [ "$code" = 202 ] || fail "the owner's read answered $code, not 202"
+read_at=
+for _ in $(seq 1 150); do
+    read_at=$(curl -sS --max-time 30 -H "Authorization: Bearer $tok_a" \
+        "http://127.0.0.1:$port/v1/me/notifications?status=read&limit=100" |
+        jq -r --arg id "$victim" '.items[] | select(.id == $id) | .read_at')
+    [ -n "$read_at" ] && [ "$read_at" != null ] && break
+    sleep 0.2
+done
+[ -n "$read_at" ] && [ "$read_at" != null ] || fail "read_at of $victim never appeared through the API"
+after=$(unread)
+[ "$after" -eq $((before - 1)) ] || fail "unread count went from $before to $after, not down by one"
 kill -TERM "$run_pid"; wait "$run_pid" || fail "herald run exited non-zero on SIGTERM"; run_pid=
 ! grep -qE "ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:" "$work"/*.log || fail "sanitizer report"
 echo "test_pipeline: ok ($(wc -l < "$work/api_a.txt") notifications for $ta/user-1 via the API)"
