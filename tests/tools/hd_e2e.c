@@ -3,8 +3,9 @@
  * tests, on a real broker.
  *
  *   hd_e2e config RUN                      tenants + rules for the run (JSON, stdout)
- *   hd_e2e produce RUN N MALFORMED EVENTS MANIFEST
- *       produces N inputs: EVENTS domain events, MALFORMED bad ones (garbage bytes,
+ *   hd_e2e produce RUN N MALFORMED EVENTS MANIFEST [FIRST]
+ *       produces N inputs (numbered from FIRST, default 0, so chunks of one run can be
+ *       produced at different moments with their manifests concatenated): EVENTS domain events, MALFORMED bad ones (garbage bytes,
  *       unknown tenant, missing content), the rest valid requests of several shapes;
  *       writes MANIFEST: one line per input with where it landed, what must come of it
  *       and (for inputs that must be dead-lettered) the exact bytes, in hex.
@@ -154,7 +155,8 @@ static void put_hex(FILE *f, const unsigned char *p, size_t n)
         fprintf(f, "%02x", p[i]);
 }
 
-static int cmd_produce(const char *run, long n, long malformed, long events, const char *manifest)
+static int cmd_produce(const char *run, long n, long malformed, long events, const char *manifest,
+                       long first)
 {
     struct hd_config cfg;
     cfg_or_die(&cfg);
@@ -173,11 +175,11 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
     for (long i = 0; i < n; i++) {
         char rid[HD_UUID_STRLEN + 64], key[160];
         const char *topic;
-        json_t *o = make_input(run, i, sh[i], &topic, rid, sizeof(rid));
+        json_t *o = make_input(run, first + i, sh[i], &topic, rid, sizeof(rid));
         snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(o, "tenant_id")),
                  json_string_value(json_object_get(o, "user_id")));
         if (sh[i] == S_BAD_BYTES) {
-            hd_buf_printf(&vals[i], "not avro %ld ", i);
+            hd_buf_printf(&vals[i], "not avro %ld ", first + i);
             hd_buf_append(&vals[i], "\0\xff\xc3", 3);
         } else if (hd_serde_encode_json(sd, hd_serde_schema_for_topic(sd, topic), o, &vals[i], err,
                                         sizeof(err))) {
@@ -577,11 +579,12 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "config"))
         return cmd_config(argv[2]);
-    if (argc == 7 && !strcmp(argv[1], "produce"))
-        return cmd_produce(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]), argv[6]);
+    if ((argc == 7 || argc == 8) && !strcmp(argv[1], "produce"))
+        return cmd_produce(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]), argv[6],
+                           argc == 8 ? atol(argv[7]) : 0);
     if ((argc == 4 || argc == 5) && !strcmp(argv[1], "verify"))
         return cmd_verify(argv[2], argv[3], argc == 5 ? atoi(argv[4]) : 300);
-    fprintf(stderr, "usage: hd_e2e config RUN | produce RUN N MALFORMED EVENTS MANIFEST | "
+    fprintf(stderr, "usage: hd_e2e config RUN | produce RUN N MALFORMED EVENTS MANIFEST [FIRST] | "
                     "verify RUN MANIFEST [TIMEOUT_S]\n");
     return 2;
 }
