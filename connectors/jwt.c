@@ -102,7 +102,7 @@ static int hd_jwk_classify(json_t *k, size_t idx, enum hd_jwt_alg *alg, char *er
 
 static int hd_jwks_add(struct hd_jwks *j, json_t *k, size_t idx, char *errstr, size_t errstr_size)
 {
-    enum hd_jwt_alg alg;
+    enum hd_jwt_alg alg = HD_ALG_RS256;
     int rc = hd_jwk_classify(k, idx, &alg, errstr, errstr_size);
     if (rc <= 0)
         return rc;
@@ -428,7 +428,7 @@ int hd_jwt_verify(const struct hd_jwks *j, const char *token, int64_t now, struc
     memset(claims, 0, sizeof(*claims));
     if (!j || !token)
         return hd_seterr(-1, errstr, errstr_size, "no token or no JWKS");
-    enum hd_jwt_alg alg;
+    enum hd_jwt_alg alg = HD_ALG_RS256;
     char *kid = NULL;
     if (hd_jwt_header(token, &alg, &kid, errstr, errstr_size) < 0)
         return -1;

@@ -210,7 +210,7 @@ static int parse_rule(struct hd_rule *r, json_t *o, const char *path, char *errs
                         i, json_is_string(c) ? json_string_value(c) : "(not a string)");
         r->channels[r->channel_cnt++] = (enum hd_channel)ch;
     }
-    int cat, prio;
+    int cat = HD_CAT_TRANSACTIONAL, prio = HD_PRIO_NORMAL;
     if (parse_enum(o, "category", HD_CAT_TRANSACTIONAL, hd_category_parse, path, &cat, errstr,
                    errstr_size) ||
         parse_enum(o, "priority", HD_PRIO_NORMAL, hd_priority_parse, path, &prio, errstr,
