@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The pipeline end to end on the harness's real Kafka and PostgreSQL:
-# 1,000 inputs (850 valid requests, 170 of each of five shapes, 100 domain events routed by
+# 1,000 inputs (850 valid requests of six shapes, 100 domain events routed by
 # rules, 50 malformed: garbage bytes, unknown tenant, missing content) through
 # `herald run` (route, validate, render, dispatch, materializer). The verifier
 # (tests/tools/hd_e2e) checks with read_committed that every input has exactly
@@ -34,8 +34,8 @@ export HERALD_CONFIG=$work/config.json HERALD_OUTBOX_DIR=$work/outbox HERALD_INS
 run_pid=$!
 "$tools/hd_e2e" produce "$run" 1000 50 100 "$work/manifest.txt"
 "$tools/hd_e2e" verify "$run" "$work/manifest.txt" 300 | tee "$work/verify.out" || fail "verifier"
-grep -q "queued 1000, sent 830, failed 170, skipped 170, dead letters 50; stray 0" "$work/verify.out" \
-    || fail "status topic totals differ from the workload's: $(head -1 "$work/verify.out")"
+grep -q "^topic totals match the workload's" "$work/verify.out" \
+    || fail "status topic totals differ from the workload's: $(grep totals "$work/verify.out")"
 # the outbox got one line per EMAIL/SMS notification sent (at least once; no crash here, so once)
 emails=$(wc -l < "$work/outbox/EMAIL.jsonl")
 [ "$emails" -gt 0 ] || fail "no EMAIL outbox lines"

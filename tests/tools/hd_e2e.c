@@ -30,18 +30,19 @@
 #include "schemas/serde.h"
 
 /* What a valid input must lead to, per channel. */
-enum shape { S_INAPP, S_EMAIL_INAPP, S_SMS, S_SMS_NOPHONE, S_EXPIRED, S_EV_WELCOME, S_EV_ORDER,
-             S_BAD_BYTES, S_BAD_TENANT, S_BAD_CONTENT, S__CNT };
+enum shape { S_INAPP, S_EMAIL_INAPP, S_SMS, S_SMS_NOPHONE, S_EXPIRED, S_IDEM, S_EV_WELCOME,
+             S_EV_ORDER, S_BAD_BYTES, S_BAD_TENANT, S_BAD_CONTENT, S_REPEAT, S__CNT };
+#define S__VALID 6 /* S_INAPP .. S_IDEM: the valid request shapes */
 
 static const char *const shape_names[] = {"inapp", "email_inapp", "sms", "sms_nophone",
-                                          "expired", "ev_welcome", "ev_order", "bad_bytes",
-                                          "bad_tenant", "bad_content"};
+                                          "expired", "idem", "ev_welcome", "ev_order",
+                                          "bad_bytes", "bad_tenant", "bad_content", "repeat"};
 
 /* Expected statuses: channel list with terminal status; "-" for none (dead letter). */
 static const char *const shape_expect[] = {
     "IN_APP=SENT", "EMAIL=SENT,IN_APP=SENT", "SMS=SENT", "SMS=FAILED", "PUSH=SKIPPED",
-    "EMAIL=SENT,IN_APP=SENT", "IN_APP=SENT", "DLQ=malformed", "DLQ=unknown_tenant",
-    "DLQ=missing_content"};
+    "IN_APP=SENT", "EMAIL=SENT,IN_APP=SENT", "IN_APP=SENT", "DLQ=malformed",
+    "DLQ=unknown_tenant", "DLQ=missing_content", "IN_APP=SKIPPED"};
 
 static void cfg_or_die(struct hd_config *c)
 {
@@ -66,13 +67,15 @@ static int cmd_config(const char *run)
     return 0;
 }
 
-/* The JSON of input i of the given shape. */
-static json_t *make_input(const char *run, long i, enum shape s, const char **topic, char *rid,
-                          size_t rid_size)
+/* The JSON of input i of the given shape. A repeat (S_REPEAT) re-sends input `of`'s
+ * idempotency key, tenant and user under its own request id. */
+static json_t *make_input(const char *run, long i, enum shape s, long of, const char **topic,
+                          char *rid, size_t rid_size)
 {
     char tenant[96], user[64], id[64];
-    snprintf(tenant, sizeof(tenant), "e2e-%s-%c", run, (i % 3 == 0) ? 'b' : 'a');
-    snprintf(user, sizeof(user), "user-%ld", i % 37);
+    long who = s == S_REPEAT ? of : i; /* tenant and user follow the original */
+    snprintf(tenant, sizeof(tenant), "e2e-%s-%c", run, (who % 3 == 0) ? 'b' : 'a');
+    snprintf(user, sizeof(user), "user-%ld", who % 37);
     snprintf(id, sizeof(id), "e2e-%s-%ld", run, i);
     *topic = HD_TOPIC_REQUESTS;
     if (s == S_EV_WELCOME || s == S_EV_ORDER) {
@@ -98,8 +101,17 @@ static json_t *make_input(const char *run, long i, enum shape s, const char **to
     json_t *content = json_pack("{s:s,s:s,s:s}", "subject", "Hello", "title", "Hi", "text",
                                 "Body text");
     json_t *rcpt = NULL;
+    char vars[64], idem[96];
+    snprintf(vars, sizeof(vars), "{\"n\": %ld}", i); /* derived dedup keys differ per input */
+    json_object_set_new(o, "variables_json", json_string(vars));
     switch (s) {
     case S_INAPP: chans[0] = "IN_APP"; break;
+    case S_IDEM:
+    case S_REPEAT:
+        chans[0] = "IN_APP";
+        snprintf(idem, sizeof(idem), "idem-%s-%ld", run, of);
+        json_object_set_new(o, "idempotency_key", json_string(idem));
+        break;
     case S_EMAIL_INAPP:
         chans[0] = "EMAIL";
         chans[1] = "IN_APP";
@@ -135,7 +147,7 @@ static enum shape *make_shapes(long n, long malformed, long events)
     for (long i = 0; i < n; i++)
         sh[i] = i < malformed ? (enum shape)(S_BAD_BYTES + i % 3)
               : i < malformed + events ? ((i % 2) ? S_EV_WELCOME : S_EV_ORDER)
-                                       : (enum shape)(i % 5);
+                                       : (enum shape)(i % S__VALID);
     unsigned long long x = 0x9e3779b97f4a7c15ULL;
     for (long i = n - 1; i > 0; i--) {
         x ^= x << 13;
@@ -175,7 +187,7 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
     for (long i = 0; i < n; i++) {
         char rid[HD_UUID_STRLEN + 64], key[160];
         const char *topic;
-        json_t *o = make_input(run, first + i, sh[i], &topic, rid, sizeof(rid));
+        json_t *o = make_input(run, first + i, sh[i], first + i, &topic, rid, sizeof(rid));
         snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(o, "tenant_id")),
                  json_string_value(json_object_get(o, "user_id")));
         if (sh[i] == S_BAD_BYTES) {
@@ -216,7 +228,7 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
         }
         fprintf(f, "%s %s %d %lld %s %s ", shape_names[sh[i]], topics[i], dr[i].partition,
                 (long long)dr[i].offset, rids[i], shape_expect[sh[i]]);
-        if (sh[i] >= S_BAD_BYTES)
+        if (sh[i] >= S_BAD_BYTES && sh[i] <= S_BAD_CONTENT)
             put_hex(f, (unsigned char *)vals[i].data, vals[i].len);
         else
             fputc('-', f);
@@ -234,6 +246,65 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
     rd_kafka_destroy(rk);
     hd_serde_destroy(sd);
     hd_config_clear(&cfg);
+    return rc;
+}
+
+/* Re-sends the idempotency keys of up to n "idem" inputs of an earlier manifest under new
+ * request ids (numbered from first), each expected SKIPPED as a duplicate. */
+static int cmd_repeat(const char *run, const char *in_manifest, long n, const char *out_manifest,
+                      long first)
+{
+    FILE *in = fopen(in_manifest, "r");
+    if (!in) {
+        perror(in_manifest);
+        return 2;
+    }
+    struct hd_config cfg;
+    cfg_or_die(&cfg);
+    char err[1024], line[4096];
+    struct hd_serde *sd = hd_serde_new(err, sizeof(err));
+    rd_kafka_t *rk = sd ? hd_kafka_producer_new(&cfg, NULL, err, sizeof(err)) : NULL;
+    FILE *out = fopen(out_manifest, "w");
+    if (!rk || !out) {
+        fprintf(stderr, "hd_e2e repeat: %s\n", rk ? out_manifest : err);
+        return 1;
+    }
+    long k = 0;
+    int rc = 0;
+    while (k < n && fgets(line, sizeof(line), in)) {
+        char shape[16], rid0[128];
+        long of;
+        if (sscanf(line, "%15s %*s %*d %*d %127s", shape, rid0) != 2 || strcmp(shape, "idem"))
+            continue;
+        const char *dash = strrchr(rid0, '-');
+        of = dash ? atol(dash + 1) : -1;
+        const char *topic;
+        char rid[128], key[160];
+        json_t *o = make_input(run, first + k, S_REPEAT, of, &topic, rid, sizeof(rid));
+        snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(o, "tenant_id")),
+                 json_string_value(json_object_get(o, "user_id")));
+        struct hd_buf v = HD_BUF_INIT;
+        int32_t part = -1;
+        int64_t off = -1;
+        if (hd_serde_encode_json(sd, hd_serde_schema_for_topic(sd, topic), o, &v, err,
+                                 sizeof(err)) ||
+            hd_kafka_produce_sync(rk, topic, key, strlen(key), v.data, v.len, NULL, &part, &off,
+                                  err, sizeof(err))) {
+            fprintf(stderr, "hd_e2e repeat: %s\n", err);
+            rc = 1;
+        }
+        fprintf(out, "repeat %s %d %lld %s %s -\n", topic, part, (long long)off, rid,
+                shape_expect[S_REPEAT]);
+        hd_buf_free(&v);
+        json_decref(o);
+        k++;
+    }
+    fclose(in);
+    fclose(out);
+    rd_kafka_destroy(rk);
+    hd_serde_destroy(sd);
+    hd_config_clear(&cfg);
+    printf("repeated %ld idempotency keys\n", k);
     return rc;
 }
 
@@ -558,11 +629,30 @@ static int cmd_verify(const char *run, const char *manifest, int timeout_s)
     int printed = 0, bad = 0;
     for (size_t i = 0; i < v.cnt; i++)
         bad += entry_check(&v.es[i], &printed);
+    long want[5] = {0, 0, 0, 0, 0}; /* queued, sent, failed, skipped, dead letters */
+    for (size_t i = 0; i < v.cnt; i++) {
+        want[4] += v.es[i].dlq;
+        for (int c = 0; c < HD_CH__CNT; c++) {
+            int st = v.es[i].expect_status[c];
+            if (v.es[i].dlq || st < 0)
+                continue;
+            want[0] += st != HD_ST_SKIPPED;
+            want[1] += st == HD_ST_SENT;
+            want[2] += st == HD_ST_FAILED;
+            want[3] += st == HD_ST_SKIPPED;
+        }
+    }
+    int totals_ok = 1;
+    for (int k = 0; k < 5; k++)
+        totals_ok &= want[k] == v.topic_counts[k];
     printf("inputs %zu; queued %ld, sent %ld, failed %ld, skipped %ld, dead letters %ld; "
            "stray %ld; inputs with problems %d\n",
            v.cnt, v.topic_counts[0], v.topic_counts[1], v.topic_counts[2], v.topic_counts[3],
            v.topic_counts[4], v.stray, bad);
-    int rc = bad || v.stray ? 1 : 0;
+    printf("topic totals %s the workload's: queued %ld, sent %ld, failed %ld, skipped %ld, "
+           "dead letters %ld\n",
+           totals_ok ? "match" : "DIFFER from", want[0], want[1], want[2], want[3], want[4]);
+    int rc = bad || v.stray || !totals_ok ? 1 : 0;
     if (cfg.pg && check_pg(&v, cfg.pg, timeout_s))
         rc = 1;
     for (size_t i = 0; i < v.cnt; i++)
@@ -582,9 +672,12 @@ int main(int argc, char **argv)
     if ((argc == 7 || argc == 8) && !strcmp(argv[1], "produce"))
         return cmd_produce(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]), argv[6],
                            argc == 8 ? atol(argv[7]) : 0);
+    if (argc == 7 && !strcmp(argv[1], "repeat"))
+        return cmd_repeat(argv[2], argv[3], atol(argv[4]), argv[5], atol(argv[6]));
     if ((argc == 4 || argc == 5) && !strcmp(argv[1], "verify"))
         return cmd_verify(argv[2], argv[3], argc == 5 ? atoi(argv[4]) : 300);
     fprintf(stderr, "usage: hd_e2e config RUN | produce RUN N MALFORMED EVENTS MANIFEST [FIRST] | "
+                    "repeat RUN MANIFEST N OUT_MANIFEST FIRST | "
                     "verify RUN MANIFEST [TIMEOUT_S]\n");
     return 2;
 }
