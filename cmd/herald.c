@@ -22,6 +22,7 @@ static const struct hd_cmd_entry hd_cmds[] = {
     {"topics", hd_cmd_topics, "create Herald's topics (idempotent) and list them"},
     {"send", hd_cmd_send, "publish JSON lines as Avro records"},
     {"tail", hd_cmd_tail, "print a topic's records as JSON lines (read_committed)"},
+    {"render", hd_cmd_render, "render a template with JSON data and print the result"},
     {"bench", hd_cmd_bench, "measure pass-through vs pipeline throughput and latency"},
 };
 
