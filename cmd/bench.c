@@ -342,6 +342,9 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
         return 1;
     }
     hd_config_set(&cfg->outbox_dir, outbox);
+    char *state = hd_asprintf("%s/state", outbox);
+    hd_config_set(&cfg->state_dir, state);
+    hd_free(state);
     struct hd_tables *tables = hd_tables_parse(bench_config, err, sizeof(err));
     struct hd_serde *sd = hd_serde_new(err, sizeof(err));
     static const char *const pass[] = {"passthrough", NULL};

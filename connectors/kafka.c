@@ -8,9 +8,20 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/hd.h"
 #include "core/log.h"
+#include "core/time.h"
+
+struct hd_mock {
+    rd_kafka_t *rk;
+    char *bootstraps;
+};
+
+/* The in-process mock cluster, if one runs: its Admin CreateTopics fails, so topics for
+ * it are created through the mock API instead. */
+static struct hd_mock *hd_active_mock;
 
 static const struct hd_topic_spec hd_topics[] = {
     {"notification.requests", 0},
@@ -248,6 +259,41 @@ int hd_kafka_wait_ready(const struct hd_config *c, int timeout_ms, char *errstr,
     return 0;
 }
 
+/* CreateTopics answers once the controller has the topics; the broker creates the
+ * partitions a moment later, and a producer writing in between was seen to get a
+ * delivery report without an offset for a record that was never stored. So wait until
+ * the broker's own metadata shows a leader for every partition. */
+static int wait_leaders(rd_kafka_t *rk, const struct hd_topic_spec *specs, size_t n, char *errstr,
+                        size_t errstr_size)
+{
+    int64_t deadline = hd_mono_us() + 30 * 1000000LL;
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        size_t ready = 0;
+        if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            for (size_t i = 0; i < n; i++)
+                for (int t = 0; t < md->topic_cnt; t++) {
+                    const rd_kafka_metadata_topic_t *mt = &md->topics[t];
+                    if (strcmp(mt->topic, specs[i].name) || mt->err || mt->partition_cnt == 0)
+                        continue;
+                    int ok = 1;
+                    for (int p = 0; p < mt->partition_cnt; p++)
+                        ok &= mt->partitions[p].leader >= 0 && !mt->partitions[p].err;
+                    ready += ok;
+                }
+            rd_kafka_metadata_destroy(md);
+        }
+        if (ready == n)
+            return 0;
+        if (hd_mono_us() > deadline)
+            return hd_seterr(-1, errstr, errstr_size,
+                             "topics created but %zu of %zu have no leader for every partition "
+                             "after 30 s", n - ready, n);
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int hd_kafka_topics_ensure(const struct hd_config *c, char *errstr, size_t errstr_size)
 {
     const struct hd_topic_spec *specs;
@@ -258,6 +304,13 @@ int hd_kafka_topics_ensure(const struct hd_config *c, char *errstr, size_t errst
 int hd_kafka_topics_create(const struct hd_config *c, const struct hd_topic_spec *specs, size_t n,
                            char *errstr, size_t errstr_size)
 {
+    struct hd_mock *m = hd_active_mock;
+    if (m && c->brokers && !strcmp(c->brokers, m->bootstraps)) {
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_mock_topic_create(rd_kafka_handle_mock_cluster(m->rk), specs[i].name,
+                                       c->partitions, 1);
+        return 0;
+    }
     rd_kafka_t *rk = admin_handle(c, "herald-admin", errstr, errstr_size);
     if (!rk)
         return -1;
@@ -297,14 +350,12 @@ int hd_kafka_topics_create(const struct hd_config *c, const struct hd_topic_spec
     rd_kafka_queue_destroy(q);
     rd_kafka_NewTopic_destroy_array(nts, n);
     hd_free(nts);
+    if (rc == 0)
+        rc = wait_leaders(rk, specs, n, errstr, errstr_size);
     rd_kafka_destroy(rk);
     return rc;
 }
 
-struct hd_mock {
-    rd_kafka_t *rk;
-    char *bootstraps;
-};
 
 struct hd_mock *hd_mock_start(const struct hd_config *c, const char **bootstraps, char *errstr,
                               size_t errstr_size)
@@ -332,6 +383,7 @@ struct hd_mock *hd_mock_start(const struct hd_config *c, const char **bootstraps
     m->rk = rk;
     m->bootstraps = hd_strdup(rd_kafka_mock_cluster_bootstraps(mc));
     *bootstraps = m->bootstraps;
+    hd_active_mock = m;
     return m;
 }
 
@@ -339,6 +391,8 @@ void hd_mock_stop(struct hd_mock *m)
 {
     if (!m)
         return;
+    if (hd_active_mock == m)
+        hd_active_mock = NULL;
     rd_kafka_destroy(m->rk);
     hd_free(m->bootstraps);
     hd_free(m);

@@ -22,6 +22,8 @@
 #include "schemas/records.h"
 #include "schemas/serde.h"
 
+struct hd_store;
+
 enum hd_verdict { HD_PASS = 0, HD_SKIP, HD_RETRY, HD_ERROR };
 
 enum hd_payload_kind {
@@ -66,6 +68,10 @@ enum hd_verdict hd_ctx_error(struct hd_ctx *ctx, const char *error_code, const c
 enum hd_verdict hd_ctx_retry(struct hd_ctx *ctx, const char *error_code, const char *fmt, ...)
     HD_PRINTF(3, 4);
 
+/* The state store `name` (declared in the processor's `stores`) for the current record's
+ * partition; NULL when not declared. Writes are staged and commit with the transaction. */
+struct hd_store *hd_ctx_store(struct hd_ctx *ctx, const char *name);
+
 struct hd_serde *hd_ctx_serde(struct hd_ctx *ctx);
 const struct hd_tables *hd_ctx_tables(struct hd_ctx *ctx);
 const struct hd_config *hd_ctx_config(struct hd_ctx *ctx);
@@ -87,11 +93,15 @@ struct hd_processor {
     /* Called between batches with the wall-clock time; may emit. Optional. */
     void (*punctuate)(void *self, struct hd_ctx *ctx, int64_t now_ms);
     void (*exit)(void *self); /* Optional. */
+    /* State stores it uses (NULL-terminated names), one per input partition, each with a
+     * changelog topic. Optional. */
+    const char *const *stores;
 };
 
 /* The processors (one file each). */
 extern const struct hd_processor hd_proc_route;
 extern const struct hd_processor hd_proc_validate;
+extern const struct hd_processor hd_proc_dedup;
 extern const struct hd_processor hd_proc_render;
 extern const struct hd_processor hd_proc_dispatch;
 extern const struct hd_processor hd_proc_passthrough;

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "core/uuid.h"
+#include "processors/stores.h"
 #include "processors/tables.h"
 
 #define HD_TASK_SUBS_MAX 8
@@ -50,6 +51,10 @@ struct hd_task {
     int64_t now;
     int64_t last_report_us;
     int failures; /* consecutive failed batches: backoff before the next */
+    struct hd_storeset *stores; /* NULL when no processor keeps state */
+    int64_t last_expire_ms;
+    int fatal;                  /* a store could not be restored on assignment */
+    char fatal_err[512];
     struct hd_task_stats stats;
 };
 
@@ -63,6 +68,13 @@ struct hd_serde *hd_ctx_serde(struct hd_ctx *ctx)
 const struct hd_tables *hd_ctx_tables(struct hd_ctx *ctx)
 {
     return ctx->task->tables;
+}
+
+struct hd_store *hd_ctx_store(struct hd_ctx *ctx, const char *name)
+{
+    if (!ctx->task->stores || !ctx->rec || !ctx->rec->src)
+        return NULL;
+    return hd_storeset_get(ctx->task->stores, name, ctx->rec->src->partition);
 }
 
 const struct hd_config *hd_ctx_config(struct hd_ctx *ctx)
@@ -468,6 +480,58 @@ static void process_one(struct hd_task *t, const rd_kafka_message_t *m)
 
 /* ---- transactions ---- */
 
+/* Does a sub-topology that consumes `topic` keep state? */
+static int topic_has_state(const struct hd_task *t, const char *topic)
+{
+    for (size_t s = 0; s < t->sub_cnt; s++)
+        if (hd_topology_for_topic(&t->subs[s], 1, topic))
+            for (size_t i = 0; t->subs[s]->chain[i]; i++)
+                if (t->subs[s]->chain[i]->stores)
+                    return 1;
+    return 0;
+}
+
+/* Eager rebalancing: stores of newly assigned partitions are opened and restored before
+ * the assignment takes effect, so no record is processed against stale state; revoked
+ * partitions' stores are closed (no transaction is open here: callbacks run in the
+ * consume call, between batches). */
+static void task_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                              rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct hd_task *t = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        hd_log_info("runtime", "%s: assigned %d partitions", t->group_id, parts->cnt);
+        for (int i = 0; t->stores && i < parts->cnt && !t->fatal; i++)
+            if (topic_has_state(t, parts->elems[i].topic) &&
+                hd_storeset_assign(t->stores, parts->elems[i].partition, t->fatal_err,
+                                   sizeof(t->fatal_err)))
+                t->fatal = 1;
+        rd_kafka_assign(rk, parts);
+    } else {
+        hd_log_info("runtime", "%s: revoked %d partitions", t->group_id, parts->cnt);
+        for (int i = 0; t->stores && i < parts->cnt; i++)
+            hd_storeset_revoke(t->stores, parts->elems[i].partition);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+/* The union of the state stores the task's processors declare (NULL-terminated). */
+static size_t task_store_names(const struct hd_task *t, const char **names, size_t max)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < t->sub_cnt; s++)
+        for (size_t i = 0; t->subs[s]->chain[i]; i++)
+            for (const char *const *st = t->subs[s]->chain[i]->stores; st && *st; st++) {
+                size_t k = 0;
+                while (k < n && strcmp(names[k], *st))
+                    k++;
+                if (k == n && n + 1 < max)
+                    names[n++] = *st;
+            }
+    names[n] = NULL;
+    return n;
+}
+
 /* Seeks every assigned partition back to its committed offset (the beginning when none). */
 static int task_rewind(struct hd_task *t, char *errstr, size_t errstr_size)
 {
@@ -539,6 +603,10 @@ static int task_recover(struct hd_task *t, rd_kafka_error_t *error, const char *
             reinit = 1;
         }
     }
+    /* staged state goes with the aborted transaction; this also serves the changelog
+     * records' delivery reports while the producer that owns them still exists */
+    if (t->stores)
+        hd_storeset_abort(t->stores);
     if (reinit && task_reinit_producer(t, errstr, errstr_size))
         return -1;
     if (task_rewind(t, errstr, errstr_size)) {
@@ -594,6 +662,11 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
     ssize_t n = rd_kafka_consume_batch_queue(t->queue, t->cfg->batch_wait_ms, t->batch,
                                              (size_t)t->cfg->batch_max);
     rd_kafka_poll(t->producer, 0);
+    if (t->fatal) {
+        for (ssize_t i = 0; i < n; i++)
+            rd_kafka_message_destroy(t->batch[i]);
+        return hd_seterr(-1, errstr, errstr_size, "%s", t->fatal_err);
+    }
     if (n <= 0)
         return 0;
     t->now = hd_now_ms();
@@ -614,11 +687,25 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
         process_one(t, m);
         processed++;
     }
+    /* expiry tombstones go into the changelog with this transaction, about once a second */
+    if (t->stores && !t->ctx.emit_failed && t->now - t->last_expire_ms >= 1000) {
+        char e2[256];
+        t->last_expire_ms = t->now;
+        if (hd_storeset_expire(t->stores, t->now, e2, sizeof(e2)))
+            hd_log_warn("state", "expiry: %s", e2);
+    }
+    if (t->stores && hd_storeset_failed(t->stores))
+        t->ctx.emit_failed = 1;
     if (t->ctx.emit_failed) {
         rc = task_recover(t, NULL, "produce", errstr, errstr_size) ? -1 : 0;
         goto done;
     }
     rc = task_commit(t, t->batch, n, errstr, errstr_size);
+    if (rc == 0 && t->stores && hd_storeset_commit(t->stores, errstr, errstr_size)) {
+        /* Kafka committed but RocksDB did not: stop; a restart restores from the changelog */
+        rc = -1;
+        goto done;
+    }
     if (rc == 0) {
         t->failures = 0;
         t->stats.commits++;
@@ -687,7 +774,18 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
         }
     if (!(t->producer = hd_kafka_producer_new(c, t->txn_id, errstr, errstr_size)))
         goto err;
-    if (!(t->consumer = hd_kafka_consumer_new(c, t->group_id, errstr, errstr_size)))
+    const char *store_names[16];
+    if (task_store_names(t, store_names, HD_ARRAY_SIZE(store_names))) {
+        const struct hd_topic_spec *changelogs;
+        if (!(t->stores = hd_storeset_new(c, t->group_id, store_names, &t->producer, errstr,
+                                          errstr_size)))
+            goto err;
+        size_t nchangelogs = hd_storeset_changelogs(t->stores, &changelogs);
+        if (hd_kafka_topics_create(c, changelogs, nchangelogs, errstr, errstr_size))
+            goto err;
+    }
+    if (!(t->consumer = hd_kafka_consumer_new_cb(c, t->group_id, task_rebalance_cb, t, errstr,
+                                                 errstr_size)))
         goto err;
     topics = rd_kafka_topic_partition_list_new(16);
     for (size_t s = 0; s < t->sub_cnt; s++)
@@ -723,6 +821,7 @@ void hd_task_destroy(struct hd_task *t)
         rd_kafka_consumer_close(t->consumer);
         rd_kafka_destroy(t->consumer);
     }
+    hd_storeset_destroy(t->stores);
     if (t->producer)
         rd_kafka_destroy(t->producer);
     for (size_t s = 0; s < t->sub_cnt; s++)

@@ -29,6 +29,7 @@ fail() {
 run=p$(date +%s)$RANDOM
 "$tools/hd_e2e" config "$run" > "$work/config.json"
 export HERALD_CONFIG=$work/config.json HERALD_OUTBOX_DIR=$work/outbox HERALD_INSTANCE_ID=pipe-$run
+export HERALD_STATE_DIR=$work/state
 "$HERALD_BIN" migrate > /dev/null
 "$HERALD_BIN" run > "$work/run.log" 2>&1 &
 run_pid=$!

@@ -222,8 +222,12 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
     }
     int rc = 0;
     for (long i = 0; i < n; i++) {
-        if (!dr[i].done || dr[i].err) {
-            fprintf(stderr, "hd_e2e produce: input %ld not delivered\n", i);
+        if (!dr[i].done || dr[i].err || dr[i].offset < 0) {
+            /* a report without an offset is not proof that the record was stored */
+            fprintf(stderr, "hd_e2e produce: input %ld not confirmed: %s\n", first + i,
+                    !dr[i].done ? "no delivery report"
+                    : dr[i].err ? rd_kafka_err2str(dr[i].err)
+                                : "delivered without an offset");
             rc = 1;
         }
         fprintf(f, "%s %s %d %lld %s %s ", shape_names[sh[i]], topics[i], dr[i].partition,

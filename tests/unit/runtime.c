@@ -9,6 +9,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "connectors/kafka.h"
@@ -17,6 +18,7 @@
 #include "processors/runtime.h"
 #include "processors/tables.h"
 #include "schemas/serde.h"
+#include "state/store.h"
 
 /* Kafka protocol API keys (not in librdkafka's public headers). */
 #define API_PRODUCE 0
@@ -41,12 +43,16 @@ static void setup(void)
     cr_assert_not_null(mock, "%s", err);
     hd_config_set(&cfg.brokers, bootstraps);
     hd_config_set(&cfg.instance_id, "runtime-test");
+    char dir[] = "/tmp/herald-rt-state-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    hd_config_set(&cfg.state_dir, dir);
     tables = hd_tables_parse("{\"tenants\": [{\"tenant_id\": \"t\"}]}", err, sizeof(err));
     cr_assert_not_null(tables, "%s", err);
 }
 
 static void teardown(void)
 {
+    cr_assert_eq(hd_store_wipe(cfg.state_dir, NULL, 0), 0);
     hd_tables_destroy(tables);
     hd_mock_stop(mock);
     hd_config_clear(&cfg);
@@ -63,8 +69,9 @@ static void produce_requests(void)
     struct hd_content content = {NULL, "hello", NULL, "Hi", {NULL, 0}};
     struct hd_buf b = HD_BUF_INIT;
     for (int i = 0; i < N_REQUESTS; i++) {
-        char rid[32], user[32];
+        char rid[32], user[32], vars[32];
         snprintf(rid, sizeof(rid), "req-%d", i);
+        snprintf(vars, sizeof(vars), "{\"i\": %d}", i); /* distinct, or dedup drops them */
         snprintf(user, sizeof(user), "u%d", i % 7);
         struct hd_request r;
         memset(&r, 0, sizeof(r));
@@ -74,7 +81,7 @@ static void produce_requests(void)
         r.channels = &ch;
         r.channel_cnt = 1;
         r.content = &content;
-        r.variables_json = "{}";
+        r.variables_json = vars;
         r.created_at = hd_now_ms();
         hd_buf_reset(&b);
         cr_assert_eq(hd_request_encode(sd, &r, &b, err, sizeof(err)), 0, "%s", err);

@@ -1,0 +1,417 @@
+/*
+ * A task's state stores and their changelogs (see stores.h).
+ */
+#include "processors/stores.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/time.h"
+
+#define HD_SS_MAX_STORES 8
+#define HD_SS_FLUSH_EVERY 10000
+#define HD_SS_RESTORE_STALL_MS 60000
+
+/* One open store of one partition; also the change callback's opaque. */
+struct ss_entry {
+    struct hd_storeset *ss;
+    size_t idx;
+    int32_t partition;
+    struct hd_store *st;
+    int64_t max_offset; /* highest changelog offset delivered in this transaction, -1 none */
+};
+
+/* A changelog record produced in the open transaction, until its delivery report. */
+struct ss_pending {
+    struct hd_kafka_delivery d;
+    struct ss_entry *e;
+};
+
+struct hd_storeset {
+    const struct hd_config *cfg;
+    char *app;
+    size_t n;
+    char *names[HD_SS_MAX_STORES];
+    char *topics[HD_SS_MAX_STORES];
+    struct hd_topic_spec specs[HD_SS_MAX_STORES];
+    rd_kafka_t **producer;
+    struct ss_entry **slots; /* [partition][store] */
+    size_t slot_cnt;
+    struct ss_pending **pend;
+    size_t pend_cnt, pend_cap;
+    int failed;
+    rd_kafka_t *restorer;
+};
+
+struct hd_storeset *hd_storeset_new(const struct hd_config *c, const char *app,
+                                    const char *const *names, rd_kafka_t **producer,
+                                    char *errstr, size_t errstr_size)
+{
+    struct hd_storeset *ss = hd_calloc(1, sizeof(*ss));
+    ss->cfg = c;
+    ss->app = hd_strdup(app);
+    ss->producer = producer;
+    for (; names[ss->n]; ss->n++) {
+        if (ss->n == HD_SS_MAX_STORES) {
+            hd_storeset_destroy(ss);
+            hd_seterr(-1, errstr, errstr_size, "more than %d state stores", HD_SS_MAX_STORES);
+            return NULL;
+        }
+        ss->names[ss->n] = hd_strdup(names[ss->n]);
+        ss->topics[ss->n] = hd_asprintf("%s-%s-changelog", app, names[ss->n]);
+        ss->specs[ss->n].name = ss->topics[ss->n];
+        ss->specs[ss->n].compacted = 1;
+    }
+    return ss;
+}
+
+size_t hd_storeset_changelogs(struct hd_storeset *ss, const struct hd_topic_spec **specs)
+{
+    *specs = ss->specs;
+    return ss->n;
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+/* ---- changelog writes ---- */
+
+static void ss_change_cb(void *opaque, struct hd_store *s, const void *key, size_t key_len,
+                         const void *value, size_t value_len)
+{
+    struct ss_entry *e = opaque;
+    struct hd_storeset *ss = e->ss;
+    if (ss->pend_cnt == ss->pend_cap) {
+        ss->pend_cap = ss->pend_cap ? ss->pend_cap * 2 : 256;
+        ss->pend = hd_realloc(ss->pend, ss->pend_cap * sizeof(*ss->pend));
+    }
+    struct ss_pending *pd = hd_calloc(1, sizeof(*pd));
+    pd->e = e;
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        err = rd_kafka_producev(*ss->producer, RD_KAFKA_V_TOPIC(ss->topics[e->idx]),
+                                RD_KAFKA_V_PARTITION(e->partition),
+                                RD_KAFKA_V_KEY((void *)key, key_len),
+                                RD_KAFKA_V_VALUE((void *)value, value ? value_len : 0),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(pd),
+                                RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+        rd_kafka_poll(*ss->producer, 10);
+    }
+    if (err) {
+        hd_log_warn("state", "changelog %s[%d]: %s", ss->topics[e->idx], e->partition,
+                    rd_kafka_err2str(err));
+        ss->failed = 1;
+        hd_free(pd);
+        return;
+    }
+    ss->pend[ss->pend_cnt++] = pd;
+}
+
+int hd_storeset_failed(const struct hd_storeset *ss)
+{
+    return ss->failed;
+}
+
+/* Serves delivery reports until every pending changelog record has one (or timeout). */
+static int ss_wait_deliveries(struct hd_storeset *ss, int timeout_ms)
+{
+    int64_t deadline = hd_mono_us() + (int64_t)timeout_ms * 1000;
+    for (size_t i = 0; i < ss->pend_cnt; i++)
+        while (!__atomic_load_n(&ss->pend[i]->d.done, __ATOMIC_ACQUIRE)) {
+            if (hd_mono_us() > deadline)
+                return -1;
+            rd_kafka_poll(*ss->producer, 10);
+        }
+    return 0;
+}
+
+static void ss_free_pending(struct hd_storeset *ss)
+{
+    for (size_t i = 0; i < ss->pend_cnt; i++)
+        hd_free(ss->pend[i]);
+    ss->pend_cnt = 0;
+    ss->failed = 0;
+}
+
+#define SS_FOREACH_ENTRY(ss, e)                                                                    \
+    for (size_t p_ = 0; p_ < (ss)->slot_cnt; p_++)                                                 \
+        for (size_t i_ = 0; (ss)->slots[p_] && i_ < (ss)->n; i_++)                                 \
+            if (((e) = &(ss)->slots[p_][i_])->st)
+
+int hd_storeset_commit(struct hd_storeset *ss, char *errstr, size_t errstr_size)
+{
+    if (ss_wait_deliveries(ss, 30000))
+        return hd_seterr(-1, errstr, errstr_size, "changelog deliveries did not complete");
+    struct ss_entry *e;
+    SS_FOREACH_ENTRY(ss, e) e->max_offset = -1;
+    for (size_t i = 0; i < ss->pend_cnt; i++) {
+        struct ss_pending *pd = ss->pend[i];
+        if (pd->d.err)
+            return hd_seterr(-1, errstr, errstr_size, "changelog delivery after commit: %s",
+                             rd_kafka_err2str(pd->d.err));
+        if (pd->d.offset > pd->e->max_offset)
+            pd->e->max_offset = pd->d.offset;
+    }
+    ss_free_pending(ss);
+    SS_FOREACH_ENTRY(ss, e)
+    {
+        if (!hd_store_staged(e->st))
+            continue;
+        if (e->max_offset < 0)
+            return hd_seterr(-1, errstr, errstr_size, "store %s-%d has writes but no changelog",
+                             ss->names[e->idx], e->partition);
+        if (hd_store_commit(e->st, e->max_offset + 1, errstr, errstr_size))
+            return -1;
+    }
+    return 0;
+}
+
+void hd_storeset_abort(struct hd_storeset *ss)
+{
+    struct ss_entry *e;
+    SS_FOREACH_ENTRY(ss, e) hd_store_abort(e->st);
+    if (ss->pend_cnt && *ss->producer) {
+        /* their delivery reports point at ss->pend: purge, and wait for them */
+        rd_kafka_purge(*ss->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        if (ss_wait_deliveries(ss, 30000)) {
+            hd_log_error("state", "changelog delivery reports missing after purge; "
+                                  "keeping their memory rather than risk a use after free");
+            ss->pend_cnt = 0;
+            ss->failed = 0;
+            return;
+        }
+    }
+    ss_free_pending(ss);
+}
+
+int hd_storeset_expire(struct hd_storeset *ss, int64_t now_ms, char *errstr, size_t errstr_size)
+{
+    struct ss_entry *e;
+    SS_FOREACH_ENTRY(ss, e)
+    {
+        if (hd_store_expire(e->st, now_ms, 1000, errstr, errstr_size) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- assignment and restore ---- */
+
+static rd_kafka_t *ss_restorer(struct hd_storeset *ss, char *errstr, size_t errstr_size)
+{
+    if (ss->restorer)
+        return ss->restorer;
+    char client[256];
+    snprintf(client, sizeof(client), "%s-restore-%s", ss->app, ss->cfg->instance_id);
+    rd_kafka_conf_t *conf = hd_kafka_conf_new(ss->cfg, client, errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    static const char *const kv[][2] = {
+        {"group.id", "herald-restore"}, /* assign() only: never joins, never commits */
+        {"isolation.level", "read_committed"},
+        {"enable.partition.eof", "true"},
+        {"enable.auto.commit", "false"},
+        {"auto.offset.reset", "earliest"},
+    };
+    char e[512];
+    for (size_t i = 0; i < HD_ARRAY_SIZE(kv); i++)
+        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], e, sizeof(e)) != RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            hd_seterr(-1, errstr, errstr_size, "librdkafka: %s", e);
+            return NULL;
+        }
+    ss->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+    if (!ss->restorer) {
+        rd_kafka_conf_destroy(conf);
+        hd_seterr(-1, errstr, errstr_size, "librdkafka: restore consumer: %s", e);
+    }
+    return ss->restorer;
+}
+
+/* Replays the changelog partition from the store's applied offset to its end. */
+static int ss_restore(struct hd_storeset *ss, struct ss_entry *e, char *errstr,
+                      size_t errstr_size)
+{
+    rd_kafka_t *rk = ss_restorer(ss, errstr, errstr_size);
+    if (!rk)
+        return -1;
+    const char *topic = ss->topics[e->idx];
+    int64_t from = hd_store_applied_offset(e->st), lo = 0, hi = 0;
+    rd_kafka_resp_err_t err;
+    /* a changelog created moments ago may not be known to every broker yet */
+    for (int tries = 0; tries < 75; tries++) {
+        err = rd_kafka_query_watermark_offsets(rk, topic, e->partition, &lo, &hi, 10000);
+        if (err != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION &&
+            err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+            err != RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC &&
+            err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+            err != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION)
+            break;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (err)
+        return hd_seterr(-1, errstr, errstr_size, "restore %s[%d]: watermarks: %s", topic,
+                         e->partition, rd_kafka_err2str(err));
+    if (hi <= lo || (from >= 0 && from >= hi))
+        return 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, e->partition)->offset =
+        from >= 0 ? from : RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    int64_t start = hd_mono_us(), last = start, next = -1;
+    long applied = 0;
+    int rc = 0;
+    for (;;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m) {
+            if (hd_mono_us() - last > HD_SS_RESTORE_STALL_MS * 1000LL) {
+                rc = hd_seterr(-1, errstr, errstr_size, "restore %s[%d]: no progress for %d s",
+                               topic, e->partition, HD_SS_RESTORE_STALL_MS / 1000);
+                break;
+            }
+            continue;
+        }
+        last = hd_mono_us();
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        if (m->err) {
+            rc = hd_seterr(-1, errstr, errstr_size, "restore %s[%d]: %s", topic, e->partition,
+                           rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        rc = hd_store_restore_put(e->st, m->key, m->key_len, m->payload, m->len, errstr,
+                                  errstr_size);
+        next = m->offset + 1;
+        rd_kafka_message_destroy(m);
+        if (rc)
+            break;
+        if (++applied % HD_SS_FLUSH_EVERY == 0 &&
+            (rc = hd_store_restore_flush(e->st, next, errstr, errstr_size)))
+            break;
+    }
+    if (rc == 0 && next >= 0)
+        rc = hd_store_restore_flush(e->st, next, errstr, errstr_size);
+    rd_kafka_assign(rk, NULL);
+    double secs = (double)(hd_mono_us() - start) / 1e6;
+    hd_log_info("state", "restored %s[%d]: %ld records from offset %lld in %.2f s (%.0f/s)", topic,
+                e->partition, applied, (long long)from, secs, secs > 0 ? applied / secs : 0);
+    return rc;
+}
+
+static int ss_open(struct hd_storeset *ss, struct ss_entry *e, char *errstr, size_t errstr_size)
+{
+    char dir[1024], path[1200];
+    /* per instance: two processes on one host never share (or wipe) each other's stores */
+    snprintf(dir, sizeof(dir), "%s/%s/%s", ss->cfg->state_dir, ss->app, ss->cfg->instance_id);
+    if (mkdir_p(dir))
+        return hd_seterr(-1, errstr, errstr_size, "state: mkdir %s: %s", dir, strerror(errno));
+    snprintf(path, sizeof(path), "%s/%s-%d", dir, ss->names[e->idx], e->partition);
+    e->st = hd_store_open(path, errstr, errstr_size);
+    if (!e->st && strstr(errstr, "lock"))
+        return -1; /* another process has it open: never wipe a live store */
+    if (!e->st) {
+        /* corrupt or unreadable: the changelog is the truth, rebuild from it */
+        hd_log_warn("state", "%s: %s; wiping it and restoring the whole changelog", path, errstr);
+        if (hd_store_wipe(path, errstr, errstr_size) ||
+            !(e->st = hd_store_open(path, errstr, errstr_size)))
+            return -1;
+    }
+    hd_store_set_change_cb(e->st, ss_change_cb, e);
+    return 0;
+}
+
+int hd_storeset_assign(struct hd_storeset *ss, int32_t partition, char *errstr,
+                       size_t errstr_size)
+{
+    if (partition < 0)
+        return hd_seterr(-1, errstr, errstr_size, "bad partition %d", partition);
+    if ((size_t)partition >= ss->slot_cnt) {
+        size_t n = (size_t)partition + 1;
+        ss->slots = hd_realloc(ss->slots, n * sizeof(*ss->slots));
+        memset(ss->slots + ss->slot_cnt, 0, (n - ss->slot_cnt) * sizeof(*ss->slots));
+        ss->slot_cnt = n;
+    }
+    if (!ss->slots[partition])
+        ss->slots[partition] = hd_calloc(ss->n, sizeof(struct ss_entry));
+    for (size_t i = 0; i < ss->n; i++) {
+        struct ss_entry *e = &ss->slots[partition][i];
+        if (e->st)
+            continue;
+        e->ss = ss;
+        e->idx = i;
+        e->partition = partition;
+        if (ss_open(ss, e, errstr, errstr_size) || ss_restore(ss, e, errstr, errstr_size)) {
+            hd_store_close(e->st);
+            e->st = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void hd_storeset_revoke(struct hd_storeset *ss, int32_t partition)
+{
+    if (partition < 0 || (size_t)partition >= ss->slot_cnt || !ss->slots[partition])
+        return;
+    for (size_t i = 0; i < ss->n; i++) {
+        hd_store_close(ss->slots[partition][i].st);
+        ss->slots[partition][i].st = NULL;
+    }
+}
+
+struct hd_store *hd_storeset_get(struct hd_storeset *ss, const char *name, int32_t partition)
+{
+    if (partition < 0 || (size_t)partition >= ss->slot_cnt || !ss->slots[partition])
+        return NULL;
+    for (size_t i = 0; i < ss->n; i++)
+        if (!strcmp(ss->names[i], name))
+            return ss->slots[partition][i].st;
+    return NULL;
+}
+
+void hd_storeset_destroy(struct hd_storeset *ss)
+{
+    if (!ss)
+        return;
+    if (ss->pend_cnt)
+        hd_storeset_abort(ss);
+    for (size_t p = 0; p < ss->slot_cnt; p++) {
+        if (!ss->slots[p])
+            continue;
+        for (size_t i = 0; i < ss->n; i++)
+            hd_store_close(ss->slots[p][i].st);
+        hd_free(ss->slots[p]);
+    }
+    hd_free(ss->slots);
+    hd_free(ss->pend);
+    for (size_t i = 0; i < ss->n; i++) {
+        hd_free(ss->names[i]);
+        hd_free(ss->topics[i]);
+    }
+    if (ss->restorer)
+        rd_kafka_destroy(ss->restorer);
+    hd_free(ss->app);
+    hd_free(ss);
+}
