@@ -115,6 +115,9 @@ static int produce_requests(const struct hd_config *cfg, struct hd_serde *sd, lo
         snprintf(key, sizeof(key), "bench/%s", user);
         r.request_id = rid;
         r.user_id = user;
+        /* every request is distinct: dedup looks each key up and stores it, as it would
+         * for upstream services that send idempotency keys */
+        r.idempotency_key = rid;
         hd_buf_reset(&b);
         if (hd_request_encode(sd, &r, &b, err, n)) {
             rc = -1;
