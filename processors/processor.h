@@ -8,6 +8,8 @@
  *   SKIP  - stop; a request gets one SKIPPED status per channel with the reason
  *   RETRY - transient failure: the record is retried a few times, then dead-lettered
  *   ERROR - dead-letter the original record, bytes untouched, with the reason
+ *   HOLD  - the processor kept the record in its state (a timer); the chain stops
+ *           here and goes on from the next processor when punctuate forwards it
  * Processors emit through hd_ctx_* only (never a Kafka handle), so every
  * output belongs to the task's transaction.
  */
@@ -24,7 +26,7 @@
 
 struct hd_store;
 
-enum hd_verdict { HD_PASS = 0, HD_SKIP, HD_RETRY, HD_ERROR };
+enum hd_verdict { HD_PASS = 0, HD_SKIP, HD_RETRY, HD_ERROR, HD_HOLD };
 
 enum hd_payload_kind {
     HD_PAYLOAD_RAW = 0, /* bytes as consumed (pass-through) */
@@ -37,7 +39,7 @@ enum hd_payload_kind {
 /* The record being processed. Processors may modify the decoded payload (a
  * later processor sees the change). `src` is borrowed for the call. */
 struct hd_record {
-    const rd_kafka_message_t *src;
+    const rd_kafka_message_t *src;     /* NULL for a record forwarded from punctuate */
     enum hd_payload_kind kind;
     json_t *event;                     /* HD_PAYLOAD_EVENT */
     const struct hd_schema *event_schema;
@@ -78,6 +80,24 @@ const struct hd_config *hd_ctx_config(struct hd_ctx *ctx);
 /* Wall-clock time of the current batch (epoch ms). */
 int64_t hd_ctx_now(struct hd_ctx *ctx);
 
+/* Where a held record came from, kept with it so a later failure can dead-letter the
+ * original bytes with their source. */
+struct hd_source {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+};
+
+/* From punctuate: runs `rec` (decoded as the calling processor's input) through the
+ * processors after the caller, as if the caller had returned PASS for it, inside the
+ * current transaction; SKIP, ERROR and RETRY are handled as for a consumed record, with
+ * `src` standing in for the consumed message. */
+void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_source *src);
+
 /* What init gets: shared, read-only for the task's lifetime. */
 struct hd_task_env {
     const struct hd_config *config;
@@ -90,7 +110,9 @@ struct hd_processor {
     /* Creates the instance in *self (may stay NULL). Returns 0 or -1 with errstr. */
     int (*init)(void **self, const struct hd_task_env *env, char *errstr, size_t errstr_size);
     enum hd_verdict (*process)(void *self, struct hd_ctx *ctx, struct hd_record *rec);
-    /* Called between batches with the wall-clock time; may emit. Optional. */
+    /* Called about every 250 ms with the wall-clock time, once per input partition the
+     * task owns (hd_ctx_store gives that partition's stores), inside a transaction; may
+     * emit, write its stores and forward held records. Optional. */
     void (*punctuate)(void *self, struct hd_ctx *ctx, int64_t now_ms);
     void (*exit)(void *self); /* Optional. */
     /* State stores it uses (NULL-terminated names), one per input partition, each with a
@@ -102,6 +124,7 @@ struct hd_processor {
 extern const struct hd_processor hd_proc_route;
 extern const struct hd_processor hd_proc_validate;
 extern const struct hd_processor hd_proc_dedup;
+extern const struct hd_processor hd_proc_schedule;
 extern const struct hd_processor hd_proc_render;
 extern const struct hd_processor hd_proc_dispatch;
 extern const struct hd_processor hd_proc_passthrough;

@@ -23,10 +23,13 @@
 #define HD_TASK_SUBS_MAX 8
 #define HD_TASK_RETRIES 3
 #define HD_TXN_TIMEOUT_MS 30000
+#define HD_MAINT_MS 250
 
 struct hd_ctx {
     struct hd_task *task;
     struct hd_record *rec;
+    int32_t partition; /* of the record being processed, or the one punctuated */
+    size_t sub, proc;  /* the processor being punctuated (for hd_ctx_forward) */
     char code[64];
     struct hd_buf reason;
     struct hd_buf enc;
@@ -52,7 +55,8 @@ struct hd_task {
     int64_t last_report_us;
     int failures; /* consecutive failed batches: backoff before the next */
     struct hd_storeset *stores; /* NULL when no processor keeps state */
-    int64_t last_expire_ms;
+    int64_t last_maint_ms;      /* expiry and punctuate, every HD_MAINT_MS */
+    int punctuates;             /* does a processor have punctuate? */
     int fatal;                  /* a store could not be restored on assignment */
     char fatal_err[512];
     struct hd_task_stats stats;
@@ -72,9 +76,9 @@ const struct hd_tables *hd_ctx_tables(struct hd_ctx *ctx)
 
 struct hd_store *hd_ctx_store(struct hd_ctx *ctx, const char *name)
 {
-    if (!ctx->task->stores || !ctx->rec || !ctx->rec->src)
+    if (!ctx->task->stores || ctx->partition < 0)
         return NULL;
-    return hd_storeset_get(ctx->task->stores, name, ctx->rec->src->partition);
+    return hd_storeset_get(ctx->task->stores, name, ctx->partition);
 }
 
 const struct hd_config *hd_ctx_config(struct hd_ctx *ctx)
@@ -133,9 +137,11 @@ static rd_kafka_headers_t *out_headers(struct hd_ctx *ctx, const char *tenant,
     rd_kafka_headers_t *h = rd_kafka_headers_new(4);
     char span[HD_UUID_STRLEN], tp[64];
     hd_uuid_v4(span);
-    snprintf(tp, sizeof(tp), "00-%s-%.8s%.4s%.4s-01", ctx->rec ? ctx->rec->trace_id : "", span,
-             span + 9, span + 14);
-    rd_kafka_header_add(h, "traceparent", -1, tp, -1);
+    if (ctx->rec && ctx->rec->trace_id[0]) {
+        snprintf(tp, sizeof(tp), "00-%s-%.8s%.4s%.4s-01", ctx->rec->trace_id, span, span + 9,
+                 span + 14);
+        rd_kafka_header_add(h, "traceparent", -1, tp, -1);
+    }
     if (tenant)
         rd_kafka_header_add(h, "herald-tenant", -1, tenant, -1);
     if (notification_id)
@@ -246,20 +252,33 @@ int hd_ctx_emit_inbox(struct hd_ctx *ctx, const struct hd_inbox_item *it)
 
 /* ---- dead letters and skips ---- */
 
-static int emit_dead_letter(struct hd_task *t, const rd_kafka_message_t *m, const char *code,
-                            const char *error, const char *processor)
+static void source_of(const rd_kafka_message_t *m, struct hd_source *s)
+{
+    s->topic = rd_kafka_topic_name(m->rkt);
+    s->partition = m->partition;
+    s->offset = m->offset;
+    s->key = m->key;
+    s->key_len = m->key_len;
+    s->value = m->payload;
+    s->value_len = m->len;
+}
+
+/* Dead-letters the source's bytes; `m` (may be NULL: a held record) gives the headers. */
+static int emit_dead_letter(struct hd_task *t, const struct hd_source *s,
+                            const rd_kafka_message_t *m, const char *code, const char *error,
+                            const char *processor)
 {
     struct hd_dead_letter dl;
     memset(&dl, 0, sizeof(dl));
-    dl.source_topic = (char *)rd_kafka_topic_name(m->rkt);
-    dl.source_partition = m->partition;
-    dl.source_offset = m->offset;
-    dl.key = m->key;
-    dl.key_len = m->key_len;
-    dl.value = m->payload;
-    dl.value_len = m->len;
+    dl.source_topic = (char *)s->topic;
+    dl.source_partition = s->partition;
+    dl.source_offset = s->offset;
+    dl.key = (void *)s->key;
+    dl.key_len = s->key_len;
+    dl.value = (void *)s->value;
+    dl.value_len = s->value_len;
     rd_kafka_headers_t *src_hdrs = NULL;
-    if (rd_kafka_message_headers(m, &src_hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && src_hdrs) {
+    if (m && rd_kafka_message_headers(m, &src_hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && src_hdrs) {
         size_t n = rd_kafka_header_cnt(src_hdrs);
         dl.headers = hd_calloc(n ? n : 1, sizeof(*dl.headers));
         for (size_t i = 0; i < n; i++) {
@@ -290,8 +309,8 @@ static int emit_dead_letter(struct hd_task *t, const rd_kafka_message_t *m, cons
     t->stats.dead_letters++;
     hd_log_warn("runtime", "dead-lettered %s[%d]@%lld by %s: %s: %s", dl.source_topic,
                 dl.source_partition, (long long)dl.source_offset, processor, code, error);
-    return ctx_produce(&t->ctx, HD_TOPIC_DLQ, m->key, m->key_len, t->ctx.enc.data, t->ctx.enc.len,
-                       h);
+    return ctx_produce(&t->ctx, HD_TOPIC_DLQ, s->key, s->key_len, t->ctx.enc.data,
+                       t->ctx.enc.len, h);
 }
 
 /* A skipped request gets one SKIPPED status per channel; a skipped dispatch one for its
@@ -330,7 +349,7 @@ static void emit_skips(struct hd_task *t, struct hd_record *rec)
         ev.batch_id = d->batch_id;
         ev.attempt = d->attempt;
         hd_ctx_emit_status(&t->ctx, &ev);
-    } else {
+    } else if (rec->src) {
         hd_log_debug("runtime", "%s[%d]@%lld skipped: %s", rd_kafka_topic_name(rec->src->rkt),
                      rec->src->partition, (long long)rec->src->offset, t->ctx.code);
     }
@@ -414,44 +433,34 @@ static int record_decode(struct hd_task *t, const struct hd_subtopology *sub,
 
 /* ---- one record ---- */
 
-static enum hd_verdict run_chain(struct hd_task *t, size_t si, struct hd_record *rec,
-                                 const char **failed_proc)
+/* Runs the chain from processor `from`; on a verdict other than PASS sets *at to the
+ * processor that gave it. */
+static enum hd_verdict run_chain(struct hd_task *t, size_t si, size_t from, struct hd_record *rec,
+                                 size_t *at)
 {
     const struct hd_subtopology *sub = t->subs[si];
-    for (size_t i = 0; sub->chain[i]; i++) {
+    for (size_t i = from; sub->chain[i]; i++) {
         enum hd_verdict v = sub->chain[i]->process(t->selves[si][i], &t->ctx, rec);
         if (v != HD_PASS) {
-            *failed_proc = sub->chain[i]->name;
+            *at = i;
             return v;
         }
     }
     return HD_PASS;
 }
 
-static void process_one(struct hd_task *t, const rd_kafka_message_t *m)
+/* Runs a decoded record from processor `from` and acts on the verdict. A RETRY retries
+ * the processor that asked for it (not the whole chain: earlier processors have staged
+ * their state for this record already), then dead-letters. */
+static void finish_record(struct hd_task *t, size_t si, size_t from, struct hd_record *rec,
+                          const struct hd_source *src, const rd_kafka_message_t *m)
 {
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    size_t si;
-    for (si = 0; si < t->sub_cnt; si++)
-        if (hd_topology_for_topic(&t->subs[si], 1, topic))
-            break;
-    if (si == t->sub_cnt) {
-        emit_dead_letter(t, m, "no_topology", "no sub-topology consumes this topic", "runtime");
-        return;
-    }
-    struct hd_record *rec = &t->rec;
-    char err[1024];
+    struct hd_record *outer = t->ctx.rec;
     t->ctx.rec = rec;
-    if (record_decode(t, t->subs[si], m, rec, err, sizeof(err))) {
-        emit_dead_letter(t, m, "malformed", err, "decode");
-        record_reset(rec);
-        t->ctx.rec = NULL;
-        return;
-    }
-    const char *proc = "runtime";
+    size_t at = from;
     enum hd_verdict v = HD_PASS;
     for (int attempt = 0; attempt <= HD_TASK_RETRIES; attempt++) {
-        v = run_chain(t, si, rec, &proc);
+        v = run_chain(t, si, at, rec, &at);
         if (v != HD_RETRY)
             break;
         if (attempt < HD_TASK_RETRIES) {
@@ -459,8 +468,11 @@ static void process_one(struct hd_task *t, const rd_kafka_message_t *m)
             nanosleep(&ts, NULL);
         }
     }
+    const char *proc = v == HD_PASS ? "runtime" : t->subs[si]->chain[at]->name;
+    char err[1024];
     switch (v) {
     case HD_PASS:
+    case HD_HOLD:
         break;
     case HD_SKIP:
         emit_skips(t, rec);
@@ -468,14 +480,44 @@ static void process_one(struct hd_task *t, const rd_kafka_message_t *m)
     case HD_RETRY:
         snprintf(err, sizeof(err), "gave up after %d retries: %s", HD_TASK_RETRIES,
                  t->ctx.reason.data ? t->ctx.reason.data : "");
-        emit_dead_letter(t, m, t->ctx.code, err, proc);
+        emit_dead_letter(t, src, m, t->ctx.code, err, proc);
         break;
     case HD_ERROR:
-        emit_dead_letter(t, m, t->ctx.code, t->ctx.reason.data ? t->ctx.reason.data : "", proc);
+        emit_dead_letter(t, src, m, t->ctx.code, t->ctx.reason.data ? t->ctx.reason.data : "",
+                         proc);
         break;
     }
+    t->ctx.rec = outer;
+}
+
+void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_source *src)
+{
+    finish_record(ctx->task, ctx->sub, ctx->proc + 1, rec, src, NULL);
+}
+
+static void process_one(struct hd_task *t, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    struct hd_source src;
+    source_of(m, &src);
+    size_t si;
+    for (si = 0; si < t->sub_cnt; si++)
+        if (hd_topology_for_topic(&t->subs[si], 1, topic))
+            break;
+    if (si == t->sub_cnt) {
+        emit_dead_letter(t, &src, m, "no_topology", "no sub-topology consumes this topic",
+                         "runtime");
+        return;
+    }
+    struct hd_record *rec = &t->rec;
+    char err[1024];
+    t->ctx.partition = m->partition;
+    if (record_decode(t, t->subs[si], m, rec, err, sizeof(err)))
+        emit_dead_letter(t, &src, m, "malformed", err, "decode");
+    else
+        finish_record(t, si, 0, rec, &src, m);
     record_reset(rec);
-    t->ctx.rec = NULL;
+    t->ctx.partition = -1;
 }
 
 /* ---- transactions ---- */
@@ -657,6 +699,44 @@ static int task_commit(struct hd_task *t, rd_kafka_message_t **msgs, ssize_t n, 
     return rc ? -1 : 1;
 }
 
+/* Punctuates every processor that has a punctuate, once per partition whose stores the
+ * task has open (processors without stores: once, with no partition). */
+static void task_punctuate(struct hd_task *t)
+{
+    int32_t limit = t->stores ? hd_storeset_partition_limit(t->stores) : 0;
+    for (size_t si = 0; si < t->sub_cnt; si++) {
+        for (size_t i = 0; t->subs[si]->chain[i]; i++) {
+            const struct hd_processor *p = t->subs[si]->chain[i];
+            if (!p->punctuate)
+                continue;
+            t->ctx.sub = si;
+            t->ctx.proc = i;
+            for (int32_t part = p->stores ? 0 : -1; part < (p->stores ? limit : 0); part++) {
+                if (part >= 0 && !hd_storeset_get(t->stores, p->stores[0], part))
+                    continue;
+                t->ctx.partition = part;
+                p->punctuate(t->selves[si][i], &t->ctx, t->now);
+                if (t->ctx.emit_failed)
+                    break;
+            }
+            t->ctx.partition = -1;
+        }
+    }
+}
+
+/* Expiry tombstones and punctuation, inside the open transaction. */
+static void task_maintain(struct hd_task *t)
+{
+    t->last_maint_ms = t->now;
+    if (t->stores) {
+        char e2[256];
+        if (hd_storeset_expire(t->stores, t->now, e2, sizeof(e2)))
+            hd_log_warn("state", "expiry: %s", e2);
+    }
+    if (t->punctuates && !t->ctx.emit_failed)
+        task_punctuate(t);
+}
+
 int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
 {
     ssize_t n = rd_kafka_consume_batch_queue(t->queue, t->cfg->batch_wait_ms, t->batch,
@@ -667,9 +747,14 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
             rd_kafka_message_destroy(t->batch[i]);
         return hd_seterr(-1, errstr, errstr_size, "%s", t->fatal_err);
     }
-    if (n <= 0)
-        return 0;
+    if (n < 0)
+        n = 0;
     t->now = hd_now_ms();
+    /* stores or timers: a transaction runs every HD_MAINT_MS even with no input, so expiry
+     * and due timers do not wait for traffic */
+    int maint = (t->stores || t->punctuates) && t->now - t->last_maint_ms >= HD_MAINT_MS;
+    if (n == 0 && !maint)
+        return 0;
     rd_kafka_error_t *e = rd_kafka_begin_transaction(t->producer);
     int rc = 0, processed = 0;
     if (e) {
@@ -687,13 +772,8 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
         process_one(t, m);
         processed++;
     }
-    /* expiry tombstones go into the changelog with this transaction, about once a second */
-    if (t->stores && !t->ctx.emit_failed && t->now - t->last_expire_ms >= 1000) {
-        char e2[256];
-        t->last_expire_ms = t->now;
-        if (hd_storeset_expire(t->stores, t->now, e2, sizeof(e2)))
-            hd_log_warn("state", "expiry: %s", e2);
-    }
+    if (maint && !t->ctx.emit_failed)
+        task_maintain(t);
     if (t->stores && hd_storeset_failed(t->stores))
         t->ctx.emit_failed = 1;
     if (t->ctx.emit_failed) {
@@ -750,6 +830,7 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
     t->txn_id = hd_asprintf("%s-%s-%s", c->app_id, group, c->instance_id);
     t->batch = hd_calloc((size_t)c->batch_max, sizeof(*t->batch));
     t->ctx.task = t;
+    t->ctx.partition = -1;
     rd_kafka_topic_partition_list_t *topics = NULL;
 
     for (; subs[t->sub_cnt]; t->sub_cnt++) {
@@ -771,6 +852,8 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
             const struct hd_processor *p = t->subs[s]->chain[i];
             if (p->init && p->init(&t->selves[s][i], &env, errstr, errstr_size))
                 goto err;
+            if (p->punctuate)
+                t->punctuates = 1;
         }
     if (!(t->producer = hd_kafka_producer_new(c, t->txn_id, errstr, errstr_size)))
         goto err;

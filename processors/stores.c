@@ -391,6 +391,11 @@ struct hd_store *hd_storeset_get(struct hd_storeset *ss, const char *name, int32
     return NULL;
 }
 
+int32_t hd_storeset_partition_limit(const struct hd_storeset *ss)
+{
+    return (int32_t)ss->slot_cnt;
+}
+
 void hd_storeset_destroy(struct hd_storeset *ss)
 {
     if (!ss)

@@ -45,6 +45,10 @@ void hd_storeset_revoke(struct hd_storeset *ss, int32_t partition);
 /* The open store `name` for `partition`, or NULL. */
 struct hd_store *hd_storeset_get(struct hd_storeset *ss, const char *name, int32_t partition);
 
+/* One past the highest partition number ever assigned (hd_storeset_get tells which of
+ * 0..limit-1 are open now). */
+int32_t hd_storeset_partition_limit(const struct hd_storeset *ss);
+
 /* Stages expiry tombstones in every open store (bounded). Inside a transaction. */
 int hd_storeset_expire(struct hd_storeset *ss, int64_t now_ms, char *errstr, size_t errstr_size);
 /* After the Kafka transaction committed: waits for the changelog deliveries and commits

@@ -1,8 +1,8 @@
 /*
  * The sub-topologies of DESIGN.md's data flow that exist so far:
  *   route:    domain events -> NotificationRequests on notification.requests
- *   requests: notification.requests -> validate -> dedup -> render -> herald.dispatch.<channel>
- *             + notification.queued
+ *   requests: notification.requests -> validate -> dedup -> schedule -> render ->
+ *             herald.dispatch.<channel> + notification.queued (held: notification.scheduled)
  *   dispatch: herald.dispatch.* -> channel providers -> notification.sent/failed, herald.inbox
  *   status:   herald.receipts (user actions from the API) -> notification.read
  *   passthrough: notification.requests -> the same bytes on herald.bench.passthrough (the
@@ -19,7 +19,7 @@ static const struct hd_subtopology hd_subtopologies[] = {
       "user.password_reset", NULL},
      {&hd_proc_route, NULL}},
     {"requests", HD_PAYLOAD_REQUEST, {"notification.requests", NULL},
-     {&hd_proc_validate, &hd_proc_dedup, &hd_proc_render, NULL}},
+     {&hd_proc_validate, &hd_proc_dedup, &hd_proc_schedule, &hd_proc_render, NULL}},
     {"dispatch",
      HD_PAYLOAD_DISPATCH,
      {"herald.dispatch.email", "herald.dispatch.sms", "herald.dispatch.push",

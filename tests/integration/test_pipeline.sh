@@ -34,7 +34,11 @@ export HERALD_STATE_DIR=$work/state
 "$HERALD_BIN" run > "$work/run.log" 2>&1 &
 run_pid=$!
 "$tools/hd_e2e" produce "$run" 1000 50 100 "$work/manifest.txt"
-"$tools/hd_e2e" verify "$run" "$work/manifest.txt" 300 | tee "$work/verify.out" || fail "verifier"
+HD_E2E_SCHED_STRICT=1 "$tools/hd_e2e" verify "$run" "$work/manifest.txt" 300 | tee "$work/verify.out" \
+    || fail "verifier"
+# scheduled requests (about 1 in 20) were held and released within a second of their time
+late=$(sed -n 's/.*latest release \(-\{0,1\}[0-9]*\) ms after.*/\1/p' "$work/verify.out")
+[ -n "$late" ] && [ "$late" -le 1000 ] || fail "a scheduled request was released ${late:-?} ms late"
 grep -q "^topic totals match the workload's" "$work/verify.out" \
     || fail "status topic totals differ from the workload's: $(grep totals "$work/verify.out")"
 # the outbox got one line per EMAIL/SMS notification sent (at least once; no crash here, so once)

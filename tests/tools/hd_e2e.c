@@ -8,12 +8,15 @@
  *       produced at different moments with their manifests concatenated): EVENTS domain events, MALFORMED bad ones (garbage bytes,
  *       unknown tenant, missing content), the rest valid requests of several shapes;
  *       writes MANIFEST: one line per input with where it landed, what must come of it
- *       and (for inputs that must be dead-lettered) the exact bytes, in hex.
+ *       and (for inputs that must be dead-lettered) the exact bytes, in hex. About 1 in
+ *       20 valid requests is scheduled HD_E2E_SCHED_MS ahead ("AT=<epoch ms>").
  *   hd_e2e verify RUN MANIFEST [TIMEOUT_S]
  *       reads the status topics and the DLQ with read_committed until every expected
  *       outcome is there (then a few idle seconds more, to catch duplicates) and checks
  *       each input's outcomes exactly once; with HERALD_PG set, checks the read model
  *       holds each notification exactly once with its final status and history.
+ *       A scheduled input must be SENT not before its time and SCHEDULED at most once
+ *       (exactly once with HD_E2E_SCHED_STRICT=1: the run was fast enough to hold it).
  * Every tenant is "e2e-RUN-...", so runs on one broker and database do not mix.
  */
 #include <libpq-fe.h>
@@ -31,18 +34,26 @@
 
 /* What a valid input must lead to, per channel. */
 enum shape { S_INAPP, S_EMAIL_INAPP, S_SMS, S_SMS_NOPHONE, S_EXPIRED, S_IDEM, S_EV_WELCOME,
-             S_EV_ORDER, S_BAD_BYTES, S_BAD_TENANT, S_BAD_CONTENT, S_REPEAT, S__CNT };
+             S_EV_ORDER, S_BAD_BYTES, S_BAD_TENANT, S_BAD_CONTENT, S_REPEAT, S_SCHED, S__CNT };
 #define S__VALID 6 /* S_INAPP .. S_IDEM: the valid request shapes */
 
 static const char *const shape_names[] = {"inapp", "email_inapp", "sms", "sms_nophone",
                                           "expired", "idem", "ev_welcome", "ev_order",
-                                          "bad_bytes", "bad_tenant", "bad_content", "repeat"};
+                                          "bad_bytes", "bad_tenant", "bad_content", "repeat", "sched"};
 
 /* Expected statuses: channel list with terminal status; "-" for none (dead letter). */
 static const char *const shape_expect[] = {
     "IN_APP=SENT", "EMAIL=SENT,IN_APP=SENT", "SMS=SENT", "SMS=FAILED", "PUSH=SKIPPED",
     "IN_APP=SENT", "EMAIL=SENT,IN_APP=SENT", "IN_APP=SENT", "DLQ=malformed",
-    "DLQ=unknown_tenant", "DLQ=missing_content", "IN_APP=SKIPPED"};
+    "DLQ=unknown_tenant", "DLQ=missing_content", "IN_APP=SKIPPED", "IN_APP=SENT"};
+
+/* A scheduled input (about 1 in 20 valid ones) is due this long after it is produced
+ * (HD_E2E_SCHED_MS, default 5000). */
+static int64_t sched_delay_ms(void)
+{
+    const char *e = getenv("HD_E2E_SCHED_MS");
+    return e && *e ? atoll(e) : 5000;
+}
 
 static void cfg_or_die(struct hd_config *c)
 {
@@ -106,6 +117,10 @@ static json_t *make_input(const char *run, long i, enum shape s, long of, const 
     json_object_set_new(o, "variables_json", json_string(vars));
     switch (s) {
     case S_INAPP: chans[0] = "IN_APP"; break;
+    case S_SCHED:
+        chans[0] = "IN_APP";
+        json_object_set_new(o, "scheduled_at", json_integer(hd_now_ms() + sched_delay_ms()));
+        break;
     case S_IDEM:
     case S_REPEAT:
         chans[0] = "IN_APP";
@@ -147,7 +162,8 @@ static enum shape *make_shapes(long n, long malformed, long events)
     for (long i = 0; i < n; i++)
         sh[i] = i < malformed ? (enum shape)(S_BAD_BYTES + i % 3)
               : i < malformed + events ? ((i % 2) ? S_EV_WELCOME : S_EV_ORDER)
-                                       : (enum shape)(i % S__VALID);
+                  : i % 20 == 7                ? S_SCHED
+                                               : (enum shape)(i % S__VALID);
     unsigned long long x = 0x9e3779b97f4a7c15ULL;
     for (long i = n - 1; i > 0; i--) {
         x ^= x << 13;
@@ -184,6 +200,7 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
     char **rids = hd_calloc((size_t)n, sizeof(*rids));
     const char **topics = hd_calloc((size_t)n, sizeof(*topics));
     struct hd_buf *vals = hd_calloc((size_t)n, sizeof(*vals));
+    int64_t *ats = hd_calloc((size_t)n, sizeof(*ats));
     for (long i = 0; i < n; i++) {
         char rid[HD_UUID_STRLEN + 64], key[160];
         const char *topic;
@@ -198,6 +215,8 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
             fprintf(stderr, "hd_e2e produce: input %ld: %s\n", i, err);
             return 1;
         }
+        json_t *at = json_object_get(o, "scheduled_at");
+        ats[i] = at ? (int64_t)json_integer_value(at) : 0;
         json_decref(o);
         rids[i] = hd_strdup(rid);
         topics[i] = topic;
@@ -230,8 +249,11 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
                                 : "delivered without an offset");
             rc = 1;
         }
-        fprintf(f, "%s %s %d %lld %s %s ", shape_names[sh[i]], topics[i], dr[i].partition,
+        fprintf(f, "%s %s %d %lld %s %s", shape_names[sh[i]], topics[i], dr[i].partition,
                 (long long)dr[i].offset, rids[i], shape_expect[sh[i]]);
+        if (sh[i] == S_SCHED)
+            fprintf(f, ",AT=%lld", (long long)ats[i]);
+        fputc(' ', f);
         if (sh[i] >= S_BAD_BYTES && sh[i] <= S_BAD_CONTENT)
             put_hex(f, (unsigned char *)vals[i].data, vals[i].len);
         else
@@ -243,6 +265,7 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
     fclose(f);
     printf("produced %ld inputs (%ld malformed, %ld events)\n", n, malformed, events);
     hd_free(vals);
+    hd_free(ats);
     hd_free(rids);
     hd_free(topics);
     hd_free(dr);
@@ -326,6 +349,8 @@ struct entry {
     size_t bytes_len;
     unsigned char seen[HD_CH__CNT][HD_ST__CNT];
     int dlq_seen, dlq_bad;
+    int64_t at;  /* scheduled_at, 0 = not scheduled */
+    int early;   /* QUEUED or SENT before `at` */
 };
 
 static int by_rid(const void *a, const void *b)
@@ -342,6 +367,10 @@ static int parse_expect(struct entry *e, char *expect)
         if (!eq)
             return -1;
         *eq = '\0';
+        if (!strcmp(tok, "AT")) {
+            e->at = atoll(eq + 1);
+            continue;
+        }
         if (!strcmp(tok, "DLQ")) {
             e->dlq = 1;
             snprintf(e->dlq_code, sizeof(e->dlq_code), "%s", eq + 1);
@@ -404,10 +433,12 @@ struct verify {
     struct entry **idx; /* sorted by rid */
     long topic_counts[6];
     long stray; /* records of this run that match no input */
+    int64_t max_late_ms; /* of a scheduled input's release (QUEUED) after its time */
 };
 
-static const char *const verify_topics[] = {HD_TOPIC_QUEUED, HD_TOPIC_SENT, HD_TOPIC_FAILED,
-                                            HD_TOPIC_SKIPPED, HD_TOPIC_DLQ, NULL};
+static const char *const verify_topics[] = {HD_TOPIC_QUEUED,  HD_TOPIC_SENT, HD_TOPIC_FAILED,
+                                            HD_TOPIC_SKIPPED, HD_TOPIC_DLQ,  HD_TOPIC_SCHEDULED,
+                                            NULL};
 
 static struct entry *find_rid(struct verify *v, const char *rid)
 {
@@ -449,6 +480,11 @@ static void observe(struct verify *v, struct hd_serde *sd, const rd_kafka_messag
             v->stray++;
         else if (e->seen[ev.channel][ev.status] < 255)
             e->seen[ev.channel][ev.status]++;
+        if (e && e->at && (ev.status == HD_ST_QUEUED || ev.status == HD_ST_SENT)) {
+            e->early += ev.occurred_at < e->at;
+            if (ev.status == HD_ST_QUEUED && ev.occurred_at - e->at > v->max_late_ms)
+                v->max_late_ms = ev.occurred_at - e->at;
+        }
     }
     hd_status_event_clear(&ev);
 }
@@ -469,6 +505,8 @@ static int entry_check(const struct entry *e, int *printed)
 {
     int bad = 0;
     char why[256] = "";
+    const char *strict = getenv("HD_E2E_SCHED_STRICT");
+    int sched_exact = strict && !strcmp(strict, "1");
     if (e->dlq) {
         if (e->dlq_seen != 1 || e->dlq_bad)
             snprintf(why, sizeof(why), "dead letters seen %d (want 1), mismatched %d", e->dlq_seen,
@@ -482,12 +520,20 @@ static int entry_check(const struct entry *e, int *printed)
                 if (e->expect_status[c] >= 0) {
                     int terminal = e->expect_status[c];
                     want = s == terminal || (s == HD_ST_QUEUED && terminal != HD_ST_SKIPPED);
+                    /* held at most once; released late (a slow or crashed run) is lawful */
+                    if (s == HD_ST_SCHEDULED && e->at && !sched_exact && e->seen[c][s] <= 1)
+                        want = e->seen[c][s];
+                    else if (s == HD_ST_SCHEDULED && e->at)
+                        want = 1;
                 }
                 if (e->seen[c][s] != want)
                     snprintf(why, sizeof(why), "%s %s seen %d times, want %d", hd_channel_name(c),
                              hd_status_name(s), e->seen[c][s], want);
             }
     }
+    if (!why[0] && e->early)
+        snprintf(why, sizeof(why), "scheduled for %lld, queued or sent %d times before that",
+                 (long long)e->at, e->early);
     if (why[0]) {
         bad = 1;
         if ((*printed)++ < 20)
@@ -566,6 +612,8 @@ static int check_pg(struct verify *v, const char *conninfo, int timeout_s)
             long hist = atol(PQgetvalue(r, (int)i, 3));
             inapp += c == HD_CH_IN_APP;
             int want_hist = e && c >= 0 && e->expect_status[c] == HD_ST_SKIPPED ? 1 : 2;
+            if (e && c >= 0 && e->seen[c][HD_ST_SCHEDULED])
+                want_hist++;
             if (!e || c < 0 || e->expect_status[c] != st || hist != want_hist) {
                 problems++;
                 if (final && printed++ < 20)
@@ -633,7 +681,8 @@ static int cmd_verify(const char *run, const char *manifest, int timeout_s)
     int printed = 0, bad = 0;
     for (size_t i = 0; i < v.cnt; i++)
         bad += entry_check(&v.es[i], &printed);
-    long want[5] = {0, 0, 0, 0, 0}; /* queued, sent, failed, skipped, dead letters */
+    long want[6] = {0}; /* queued, sent, failed, skipped, dead letters, scheduled */
+    long sched = 0;
     for (size_t i = 0; i < v.cnt; i++) {
         want[4] += v.es[i].dlq;
         for (int c = 0; c < HD_CH__CNT; c++) {
@@ -644,10 +693,12 @@ static int cmd_verify(const char *run, const char *manifest, int timeout_s)
             want[1] += st == HD_ST_SENT;
             want[2] += st == HD_ST_FAILED;
             want[3] += st == HD_ST_SKIPPED;
+            want[5] += v.es[i].seen[c][HD_ST_SCHEDULED] == 1;
+            sched += v.es[i].at != 0;
         }
     }
     int totals_ok = 1;
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < 6; k++)
         totals_ok &= want[k] == v.topic_counts[k];
     printf("inputs %zu; queued %ld, sent %ld, failed %ld, skipped %ld, dead letters %ld; "
            "stray %ld; inputs with problems %d\n",
@@ -656,6 +707,9 @@ static int cmd_verify(const char *run, const char *manifest, int timeout_s)
     printf("topic totals %s the workload's: queued %ld, sent %ld, failed %ld, skipped %ld, "
            "dead letters %ld\n",
            totals_ok ? "match" : "DIFFER from", want[0], want[1], want[2], want[3], want[4]);
+    printf("scheduled %ld: %ld held (SCHEDULED), none released early unless reported above; "
+           "latest release %lld ms after its time\n",
+           sched, v.topic_counts[5], (long long)v.max_late_ms);
     int rc = bad || v.stray || !totals_ok ? 1 : 0;
     if (cfg.pg && check_pg(&v, cfg.pg, timeout_s))
         rc = 1;
