@@ -308,13 +308,18 @@ static int usage(int rc)
     fprintf(rc ? stderr : stdout,
             "usage: herald bench [--requests N] [--latency-requests M] [--rate R]\n"
             "  On HERALD_BROKERS: (a) transactional pass-through and (b) pipeline over the same\n"
-            "  N pre-loaded requests (default 50000), their requests/s and ratio; (c) request ->\n"
+            "  N pre-loaded requests (default 50000), their requests/s and ratio; (b') the\n"
+            "  pipeline at-least-once, for the cost of exactly-once; (c) request ->\n"
             "  SENT latency p50/p99 for M requests (default 5000) produced at R/s (default 1000).\n");
     return rc;
 }
 
 int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
 {
+    if (argc > 1 && !strcmp(argv[1], "templates"))
+        return hd_cmd_bench_templates(argc - 1, argv + 1, cfg);
+    if (argc > 1 && !strcmp(argv[1], "state"))
+        return hd_cmd_bench_state(argc - 1, argv + 1, cfg);
     long count = 50000, lat_count = 5000, rate = 1000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--requests") && i + 1 < argc)
@@ -358,7 +363,8 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
         hd_kafka_topics_ensure(cfg, err, sizeof(err)) ||
         hd_kafka_topics_create(cfg, &bench_out, 1, err, sizeof(err)) ||
         start_group_at_end(cfg, "passthrough", bench_inputs, err, sizeof(err)) ||
-        start_group_at_end(cfg, "pipeline", bench_inputs, err, sizeof(err)))
+        start_group_at_end(cfg, "pipeline", bench_inputs, err, sizeof(err)) ||
+        start_group_at_end(cfg, "pipeline-alos", bench_inputs, err, sizeof(err)))
         goto out;
     printf("herald bench: %ld requests (EMAIL to the outbox), %d partitions, batch %d, broker %s\n",
            count, cfg->partitions, cfg->batch_max, cfg->brokers);
@@ -376,6 +382,18 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
     pipe_rate = recs_rate / 2;
     printf("(b) pipeline validate->render->dispatch: %.0f requests/s\n", pipe_rate);
     printf("    ratio pipeline / pass-through: %.2f\n", pipe_rate / pass_rate);
+    fflush(stdout);
+    /* the same pipeline without transactions: what exactly-once costs */
+    cfg->at_least_once = 1;
+    double alos_recs = 0;
+    int alos_rc = drain(cfg, tables, "pipeline-alos", pipe, (uint64_t)count * 2, &alos_recs, err,
+                        sizeof(err)) < 0;
+    cfg->at_least_once = 0;
+    if (alos_rc)
+        goto out;
+    printf("(b') the same pipeline at-least-once (no transactions): %.0f requests/s\n",
+           alos_recs / 2);
+    printf("    exactly-once / at-least-once: %.2f\n", pipe_rate / (alos_recs / 2));
     fflush(stdout);
     if (measure_latency(cfg, tables, lat_count, rate, err, sizeof(err)))
         goto out;

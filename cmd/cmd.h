@@ -17,6 +17,13 @@ int hd_cmd_migrate(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_api(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_demo(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg);
+/* `herald bench templates ...` and `herald bench state ...` (cmd/bench_*.c). */
+int hd_cmd_bench_templates(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_bench_state(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_config(int argc, char **argv, struct hd_config *cfg);
+/* Publishes the records of a config document that differ from the config topics'
+ * (herald config import; herald run does it for HERALD_CONFIG). Returns 0 or -1. */
+int hd_config_import(const struct hd_config *c, const char *path, char *errstr, size_t errstr_size);
 int hd_cmd_render(int argc, char **argv, struct hd_config *cfg);
 
 #endif

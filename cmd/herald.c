@@ -19,6 +19,7 @@ static const struct hd_cmd_entry hd_cmds[] = {
     {"run", hd_cmd_run, "run the processors (and the materializer when HERALD_PG is set)"},
     {"api", hd_cmd_api, "serve the HTTP read API"},
     {"migrate", hd_cmd_migrate, "apply the PostgreSQL read-model migrations"},
+    {"config", hd_cmd_config, "put, delete and list tenants, rules and templates (config topics)"},
     {"topics", hd_cmd_topics, "create Herald's topics (idempotent) and list them"},
     {"send", hd_cmd_send, "publish JSON lines as Avro records"},
     {"tail", hd_cmd_tail, "print a topic's records as JSON lines (read_committed)"},

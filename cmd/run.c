@@ -2,7 +2,10 @@
  * herald run [--role all|pipeline|materializer] [--no-topics]: creates the
  * topics, then runs the processors (route, requests, dispatch, status) in one task
  * and, when HERALD_PG is set, the materializer, each on its own thread, until
- * SIGINT/SIGTERM. Tenants and rules come from HERALD_CONFIG.
+ * SIGINT/SIGTERM. Tenants, rules and templates come from the config topics
+ * (read before processing starts and followed while running); HERALD_CONFIG,
+ * when set, names a config document whose changed records are published to
+ * them first.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -12,9 +15,11 @@
 #include "cmd/cmd.h"
 #include "connectors/kafka.h"
 #include "core/log.h"
+#include "processors/config_topics.h"
 #include "processors/materializer.h"
 #include "processors/runtime.h"
 #include "processors/tables.h"
+#include "templates/template_store.h"
 
 static volatile sig_atomic_t run_stop;
 
@@ -81,21 +86,22 @@ int hd_cmd_run(int argc, char **argv, struct hd_config *cfg)
         fprintf(stderr, "herald run: the materializer needs HERALD_PG\n");
         return 2;
     }
-    struct hd_tables *tables = NULL;
-    if (cfg->config_file) {
-        tables = hd_tables_load_file(cfg->config_file, err, sizeof(err));
-        if (!tables) {
-            fprintf(stderr, "herald run: HERALD_CONFIG: %s\n", err);
-            return 2;
-        }
-    } else {
-        hd_log_warn("run", "HERALD_CONFIG is not set: no tenants are known");
-        tables = hd_tables_empty();
-    }
     if (hd_kafka_wait_ready(cfg, 60000, err, sizeof(err)) ||
         (topics && hd_kafka_topics_ensure(cfg, err, sizeof(err)))) {
         fprintf(stderr, "herald run: %s\n", err);
+        return 1;
+    }
+    if (cfg->config_file && hd_config_import(cfg, cfg->config_file, err, sizeof(err))) {
+        fprintf(stderr, "herald run: HERALD_CONFIG: %s\n", err);
+        return 2;
+    }
+    struct hd_tpl_store *templates = hd_tpl_store_new();
+    struct hd_tables *tables = hd_tables_live_new(templates);
+    struct hd_config_reader *reader = NULL;
+    if (want_pipe && !(reader = hd_config_reader_start(cfg, tables, err, sizeof(err)))) {
+        fprintf(stderr, "herald run: %s\n", err);
         hd_tables_destroy(tables);
+        hd_tpl_store_destroy(templates);
         return 1;
     }
     signal(SIGINT, on_signal);
@@ -133,6 +139,8 @@ out:
         hd_task_destroy(roles[i].task);
         hd_materializer_destroy(roles[i].mat);
     }
+    hd_config_reader_stop(reader);
     hd_tables_destroy(tables);
+    hd_tpl_store_destroy(templates);
     return rc ? 1 : 0;
 }

@@ -134,6 +134,8 @@ int hd_cmd_tail(int argc, char **argv, struct hd_config *cfg)
                 fprintf(stderr, "herald tail: %s\n", rd_kafka_message_errstr(m));
         } else {
             print_record(sd, m, meta);
+            if (idle_ms < 0)
+                fflush(stdout); /* following: a reader of the pipe sees each record at once */
             seen++;
             last = hd_mono_us();
         }

@@ -102,11 +102,21 @@ rd_kafka_conf_t *hd_kafka_conf_new(const struct hd_config *c, const char *client
     return conf;
 }
 
+static long hd_kafka_failures;
+
+long hd_kafka_untracked_failures(void)
+{
+    return __atomic_load_n(&hd_kafka_failures, __ATOMIC_ACQUIRE);
+}
+
 static void hd_kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct hd_kafka_delivery *w = m->_private;
-    if (!w)
+    if (!w) {
+        if (m->err)
+            __atomic_add_fetch(&hd_kafka_failures, 1, __ATOMIC_ACQ_REL);
         return;
+    }
     w->err = m->err;
     w->partition = m->partition;
     w->offset = m->offset;
@@ -401,4 +411,35 @@ void hd_mock_stop(struct hd_mock *m)
 rd_kafka_mock_cluster_t *hd_mock_cluster(struct hd_mock *m)
 {
     return rd_kafka_handle_mock_cluster(m->rk);
+}
+
+rd_kafka_t *hd_kafka_reader_new(const struct hd_config *c, const char *client_id, char *errstr,
+                                size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = hd_kafka_conf_new(c, client_id, errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    static const char *const kv[][2] = {
+        {"group.id", "herald-reader"}, /* required by librdkafka; assign() never uses it */
+        {"isolation.level", "read_committed"},
+        {"enable.partition.eof", "true"},
+        {"enable.auto.commit", "false"},
+        {"auto.offset.reset", "earliest"},
+        /* a reader waits for the end of a partition: the broker answers an empty fetch
+         * after this long, so it bounds the time to see PARTITION_EOF (default 500 ms) */
+        {"fetch.wait.max.ms", "10"},
+    };
+    char e[512];
+    for (size_t i = 0; i < HD_ARRAY_SIZE(kv); i++)
+        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], e, sizeof(e)) != RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            hd_seterr(-1, errstr, errstr_size, "librdkafka: %s", e);
+            return NULL;
+        }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        hd_seterr(-1, errstr, errstr_size, "librdkafka: consumer %s: %s", client_id, e);
+    }
+    return rk;
 }

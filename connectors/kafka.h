@@ -50,6 +50,10 @@ struct hd_kafka_delivery {
     int64_t offset;
 };
 
+/* Records produced without a delivery opaque whose delivery failed, process-wide (the
+ * at-least-once task loop compares it around a flush). */
+long hd_kafka_untracked_failures(void);
+
 /* Producer: transactional when txn_id != NULL (init_transactions already done),
  * otherwise idempotent with acks=all. Returns NULL with errstr. */
 rd_kafka_t *hd_kafka_producer_new(const struct hd_config *c, const char *txn_id, char *errstr,
@@ -65,6 +69,11 @@ typedef void(hd_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 rd_kafka_t *hd_kafka_consumer_new_cb(const struct hd_config *c, const char *group_id,
                                      hd_rebalance_cb *cb, void *opaque, char *errstr,
                                      size_t errstr_size);
+
+/* A consumer for assign() only (restore, config tables): never joins a group, never
+ * commits; read_committed, earliest, and a PARTITION_EOF event at each partition's end. */
+rd_kafka_t *hd_kafka_reader_new(const struct hd_config *c, const char *client_id, char *errstr,
+                                size_t errstr_size);
 
 /* Produces one record and waits for its delivery report (for the API: answers carry
  * topic/partition/offset as a consistency token). headers may be NULL (ownership is

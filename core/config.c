@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -67,6 +68,14 @@ int hd_config_from_env(struct hd_config *c, char *errstr, unsigned long errstr_s
         hd_config_clear(c);
         return -1;
     }
+    const char *mode = getenv("HERALD_PROCESSING");
+    if (mode && *mode && strcmp(mode, "exactly_once") && strcmp(mode, "at_least_once")) {
+        hd_config_clear(c);
+        snprintf(errstr, errstr_size,
+                 "HERALD_PROCESSING: \"%.32s\" is neither exactly_once nor at_least_once", mode);
+        return -1;
+    }
+    c->at_least_once = mode && !strcmp(mode, "at_least_once");
     return 0;
 }
 

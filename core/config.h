@@ -23,6 +23,8 @@ struct hd_config {
     int batch_max;         /* HERALD_BATCH_MAX: records per transaction, default 1000 */
     int batch_wait_ms;     /* HERALD_BATCH_WAIT_MS: max wait to fill a batch, default 20 */
     int txn_timeout_ms;    /* HERALD_TXN_TIMEOUT_MS, default 10000 */
+    int at_least_once;     /* HERALD_PROCESSING=at_least_once (default exactly_once): no
+                            * transactions; offsets committed after the outputs are acked */
 };
 
 /* Fills c from the environment. Returns 0, or -1 with errstr naming the bad variable. */

@@ -3,8 +3,8 @@
  * idempotency key, or when it has none a SHA-256 of tenant, user, channel,
  * template (key, version, locale), inline content and variables. Keys live
  * in the "dedup" state store (changelogged, exactly-once) with a per-channel
- * TTL: EMAIL 24 h, PUSH 1 h, IN_APP 7 d, others 24 h (per-tenant settings
- * arrive with the config tables). A repeated channel gets a SKIPPED status,
+ * TTL: EMAIL 24 h, PUSH 1 h, IN_APP 7 d, others 24 h, or the tenant's
+ * "dedup_ttl_ms" for the channel. A repeated channel gets a SKIPPED status,
  * reason "duplicate", naming the first notification; a request whose every
  * channel is a duplicate stops here.
  */
@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/uuid.h"
 #include "processors/processor.h"
+#include "processors/tables.h"
 #include "state/store.h"
 
 #define HOUR_MS (3600LL * 1000)
@@ -23,8 +24,10 @@
 static const char *const dedup_stores[] = {"dedup", NULL};
 
 
-static int64_t dedup_ttl_ms(enum hd_channel ch)
+static int64_t dedup_ttl_ms(const struct hd_tenant *tn, enum hd_channel ch)
 {
+    if (tn && tn->dedup_ttl_ms[ch] > 0)
+        return tn->dedup_ttl_ms[ch];
     switch (ch) {
     case HD_CH_PUSH: return 1 * HOUR_MS;
     case HD_CH_IN_APP: return 7 * 24 * HOUR_MS;
@@ -129,6 +132,7 @@ static enum hd_verdict dedup_process(void *self, struct hd_ctx *ctx, struct hd_r
         return hd_ctx_retry(ctx, "state_unavailable", "dedup store not open for this partition");
     char err[256];
     size_t kept = 0;
+    const struct hd_tenant *tn = hd_tables_tenant(hd_ctx_tables(ctx), r->tenant_id);
     for (size_t i = 0; i < r->channel_cnt; i++) {
         enum hd_channel ch = r->channels[i];
         char nid[HD_UUID_STRLEN];
@@ -144,7 +148,7 @@ static enum hd_verdict dedup_process(void *self, struct hd_ctx *ctx, struct hd_r
             continue;
         }
         if (hd_store_put(st, d->key.data, d->key.len, nid, strlen(nid),
-                         hd_ctx_now(ctx) + dedup_ttl_ms(ch), err, sizeof(err)))
+                         hd_ctx_now(ctx) + dedup_ttl_ms(tn, ch), err, sizeof(err)))
             return hd_ctx_retry(ctx, "state_error", "%s", err);
         r->channels[kept++] = ch;
     }

@@ -38,7 +38,8 @@ struct hd_ctx {
 
 struct hd_task {
     const struct hd_config *cfg;
-    const struct hd_tables *tables;
+    const struct hd_tables *tables; /* a set or a live holder */
+    const struct hd_tables *snap;   /* the snapshot this transaction uses */
     char *group_id;
     char *txn_id;
     rd_kafka_t *consumer;
@@ -71,7 +72,7 @@ struct hd_serde *hd_ctx_serde(struct hd_ctx *ctx)
 
 const struct hd_tables *hd_ctx_tables(struct hd_ctx *ctx)
 {
-    return ctx->task->tables;
+    return ctx->task->snap ? ctx->task->snap : ctx->task->tables;
 }
 
 struct hd_store *hd_ctx_store(struct hd_ctx *ctx, const char *name)
@@ -610,7 +611,8 @@ static int task_reinit_producer(struct hd_task *t, char *errstr, size_t errstr_s
     }
     t->stats.reinits++;
     for (int attempt = 0; attempt < 10; attempt++) {
-        t->producer = hd_kafka_producer_new(t->cfg, t->txn_id, errstr, errstr_size);
+        t->producer = hd_kafka_producer_new(t->cfg, t->cfg->at_least_once ? NULL : t->txn_id,
+                                            errstr, errstr_size);
         if (t->producer)
             return 0;
         hd_log_warn("runtime", "re-creating producer %s: %s", t->txn_id, errstr);
@@ -737,6 +739,31 @@ static void task_maintain(struct hd_task *t)
         task_punctuate(t);
 }
 
+/* At-least-once: wait until every output is acknowledged, then commit the consumed
+ * offsets (a kill in between re-processes the batch: duplicates, never loss). Returns 0,
+ * 1 after a rewind, -1 when the task cannot go on. */
+static int task_commit_alos(struct hd_task *t, rd_kafka_message_t **msgs, ssize_t n,
+                            long failures_before, char *errstr, size_t errstr_size)
+{
+    int flushed = rd_kafka_flush(t->producer, t->cfg->txn_timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!flushed || hd_kafka_untracked_failures() != failures_before ||
+        (t->stores && hd_storeset_failed(t->stores))) {
+        hd_log_warn("runtime", "%s: outputs not acknowledged; re-processing the batch",
+                    t->group_id);
+        t->stats.aborts++;
+        if (t->stores)
+            hd_storeset_abort(t->stores);
+        return task_rewind(t, errstr, errstr_size) ? -1 : 1;
+    }
+    rd_kafka_topic_partition_list_t *offsets = batch_offsets(msgs, n);
+    rd_kafka_resp_err_t err =
+        offsets->cnt ? rd_kafka_commit(t->consumer, offsets, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (err) /* outputs are out: the batch comes again after a rebalance, as duplicates */
+        hd_log_warn("runtime", "%s: offset commit: %s", t->group_id, rd_kafka_err2str(err));
+    return 0;
+}
+
 int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
 {
     ssize_t n = rd_kafka_consume_batch_queue(t->queue, t->cfg->batch_wait_ms, t->batch,
@@ -755,7 +782,10 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
     int maint = (t->stores || t->punctuates) && t->now - t->last_maint_ms >= HD_MAINT_MS;
     if (n == 0 && !maint)
         return 0;
-    rd_kafka_error_t *e = rd_kafka_begin_transaction(t->producer);
+    /* config changes take effect between transactions, never within one */
+    t->snap = hd_tables_acquire(t->tables);
+    long failures_before = hd_kafka_untracked_failures();
+    rd_kafka_error_t *e = t->cfg->at_least_once ? NULL : rd_kafka_begin_transaction(t->producer);
     int rc = 0, processed = 0;
     if (e) {
         rc = task_recover(t, e, "begin_transaction", errstr, errstr_size) ? -1 : 0;
@@ -776,11 +806,21 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
         task_maintain(t);
     if (t->stores && hd_storeset_failed(t->stores))
         t->ctx.emit_failed = 1;
+    if (t->ctx.emit_failed && t->cfg->at_least_once) {
+        t->stats.aborts++;
+        rd_kafka_flush(t->producer, t->cfg->txn_timeout_ms);
+        if (t->stores)
+            hd_storeset_abort(t->stores);
+        rc = task_rewind(t, errstr, errstr_size);
+        goto done;
+    }
     if (t->ctx.emit_failed) {
         rc = task_recover(t, NULL, "produce", errstr, errstr_size) ? -1 : 0;
         goto done;
     }
-    rc = task_commit(t, t->batch, n, errstr, errstr_size);
+    rc = t->cfg->at_least_once
+             ? task_commit_alos(t, t->batch, n, failures_before, errstr, errstr_size)
+             : task_commit(t, t->batch, n, errstr, errstr_size);
     if (rc == 0 && t->stores && hd_storeset_commit(t->stores, errstr, errstr_size)) {
         /* Kafka committed but RocksDB did not: stop; a restart restores from the changelog */
         rc = -1;
@@ -797,6 +837,8 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
 done:
     for (ssize_t i = 0; i < n; i++)
         rd_kafka_message_destroy(t->batch[i]);
+    hd_tables_release(t->snap);
+    t->snap = NULL;
     return rc;
 }
 
@@ -855,7 +897,8 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
             if (p->punctuate)
                 t->punctuates = 1;
         }
-    if (!(t->producer = hd_kafka_producer_new(c, t->txn_id, errstr, errstr_size)))
+    if (!(t->producer = hd_kafka_producer_new(c, c->at_least_once ? NULL : t->txn_id, errstr,
+                                              errstr_size)))
         goto err;
     const char *store_names[16];
     if (task_store_names(t, store_names, HD_ARRAY_SIZE(store_names))) {

@@ -216,31 +216,10 @@ int hd_storeset_expire(struct hd_storeset *ss, int64_t now_ms, char *errstr, siz
 
 static rd_kafka_t *ss_restorer(struct hd_storeset *ss, char *errstr, size_t errstr_size)
 {
-    if (ss->restorer)
-        return ss->restorer;
-    char client[256];
-    snprintf(client, sizeof(client), "%s-restore-%s", ss->app, ss->cfg->instance_id);
-    rd_kafka_conf_t *conf = hd_kafka_conf_new(ss->cfg, client, errstr, errstr_size);
-    if (!conf)
-        return NULL;
-    static const char *const kv[][2] = {
-        {"group.id", "herald-restore"}, /* assign() only: never joins, never commits */
-        {"isolation.level", "read_committed"},
-        {"enable.partition.eof", "true"},
-        {"enable.auto.commit", "false"},
-        {"auto.offset.reset", "earliest"},
-    };
-    char e[512];
-    for (size_t i = 0; i < HD_ARRAY_SIZE(kv); i++)
-        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], e, sizeof(e)) != RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(conf);
-            hd_seterr(-1, errstr, errstr_size, "librdkafka: %s", e);
-            return NULL;
-        }
-    ss->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
     if (!ss->restorer) {
-        rd_kafka_conf_destroy(conf);
-        hd_seterr(-1, errstr, errstr_size, "librdkafka: restore consumer: %s", e);
+        char client[256];
+        snprintf(client, sizeof(client), "%s-restore-%s", ss->app, ss->cfg->instance_id);
+        ss->restorer = hd_kafka_reader_new(ss->cfg, client, errstr, errstr_size);
     }
     return ss->restorer;
 }
@@ -320,24 +299,54 @@ static int ss_restore(struct hd_storeset *ss, struct ss_entry *e, char *errstr,
     return rc;
 }
 
-static int ss_open(struct hd_storeset *ss, struct ss_entry *e, char *errstr, size_t errstr_size)
+/* <state>/<app>/<instance>/<name>, creating the directories. Returns 0 or -1. */
+static int state_path(const struct hd_config *c, const char *app, const char *name, char *path,
+                      size_t path_size, char *errstr, size_t errstr_size)
 {
-    char dir[1024], path[1200];
+    char dir[1024];
     /* per instance: two processes on one host never share (or wipe) each other's stores */
-    snprintf(dir, sizeof(dir), "%s/%s/%s", ss->cfg->state_dir, ss->app, ss->cfg->instance_id);
+    snprintf(dir, sizeof(dir), "%s/%s/%s", c->state_dir, app, c->instance_id);
     if (mkdir_p(dir))
         return hd_seterr(-1, errstr, errstr_size, "state: mkdir %s: %s", dir, strerror(errno));
-    snprintf(path, sizeof(path), "%s/%s-%d", dir, ss->names[e->idx], e->partition);
-    e->st = hd_store_open(path, errstr, errstr_size);
-    if (!e->st && strstr(errstr, "lock"))
-        return -1; /* another process has it open: never wipe a live store */
-    if (!e->st) {
-        /* corrupt or unreadable: the changelog is the truth, rebuild from it */
+    snprintf(path, path_size, "%s/%s", dir, name);
+    return 0;
+}
+
+struct hd_store *hd_state_open(const struct hd_config *c, const char *app, const char *name,
+                               char *errstr, size_t errstr_size)
+{
+    char path[1200];
+    if (state_path(c, app, name, path, sizeof(path), errstr, errstr_size))
+        return NULL;
+    struct hd_store *st = hd_store_open(path, errstr, errstr_size);
+    if (!st && strstr(errstr, "lock"))
+        return NULL; /* another process has it open: never wipe a live store */
+    if (!st) {
+        /* corrupt or unreadable: the topic is the truth, rebuild from it */
         hd_log_warn("state", "%s: %s; wiping it and restoring the whole changelog", path, errstr);
-        if (hd_store_wipe(path, errstr, errstr_size) ||
-            !(e->st = hd_store_open(path, errstr, errstr_size)))
-            return -1;
+        if (hd_store_wipe(path, errstr, errstr_size))
+            return NULL;
+        st = hd_store_open(path, errstr, errstr_size);
     }
+    return st;
+}
+
+struct hd_store *hd_state_open_empty(const struct hd_config *c, const char *app,
+                                     const char *name, char *errstr, size_t errstr_size)
+{
+    char path[1200];
+    if (state_path(c, app, name, path, sizeof(path), errstr, errstr_size) ||
+        hd_store_wipe(path, errstr, errstr_size))
+        return NULL;
+    return hd_store_open(path, errstr, errstr_size);
+}
+
+static int ss_open(struct hd_storeset *ss, struct ss_entry *e, char *errstr, size_t errstr_size)
+{
+    char name[256];
+    snprintf(name, sizeof(name), "%s-%d", ss->names[e->idx], e->partition);
+    if (!(e->st = hd_state_open(ss->cfg, ss->app, name, errstr, errstr_size)))
+        return -1;
     hd_store_set_change_cb(e->st, ss_change_cb, e);
     return 0;
 }

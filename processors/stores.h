@@ -26,6 +26,15 @@
 
 struct hd_storeset;
 
+/* Opens (creating) the store <HERALD_STATE_DIR>/<app>/<instance>/<name>; a corrupt one is
+ * wiped and opened empty (the caller then restores all of it); one another process holds
+ * is an error. Returns NULL with errstr. */
+struct hd_store *hd_state_open(const struct hd_config *c, const char *app, const char *name,
+                               char *errstr, size_t errstr_size);
+/* The same, wiping what is there first (the store must be closed). */
+struct hd_store *hd_state_open_empty(const struct hd_config *c, const char *app,
+                                     const char *name, char *errstr, size_t errstr_size);
+
 /* `names` NULL-terminated, copied. `producer` points at the task's transactional producer
  * handle, read at each write (the task may replace the producer). Returns NULL with errstr. */
 struct hd_storeset *hd_storeset_new(const struct hd_config *c, const char *app,

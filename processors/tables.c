@@ -1,27 +1,89 @@
 /*
- * Tenants and routing rules from a JSON config file (see tables.h).
+ * Tenants, routing rules and templates from a JSON document (see tables.h),
+ * as immutable refcounted sets, and the live holder `herald run` swaps them in.
  */
 #include "processors/tables.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/hd.h"
+#include "templates/template_store.h"
 
 struct hd_tables {
+    atomic_int refs;
     struct hd_tenant *tenants;
     size_t tenant_cnt;
     struct hd_rule *rules;
     size_t rule_cnt;
+    struct hd_tpl_store *templates;
+    int own_templates;
+    /* a live holder: `current` is the snapshot handed out */
+    int live;
+    pthread_mutex_t mu;
+    struct hd_tables *current;
 };
 
 static const char *const op_names[] = {"eq", "ne", "gt", "gte", "lt", "lte", "exists", "in"};
 
+static struct hd_tables *tables_new(struct hd_tpl_store *templates)
+{
+    struct hd_tables *t = hd_calloc(1, sizeof(struct hd_tables));
+    atomic_init(&t->refs, 1);
+    t->own_templates = !templates;
+    t->templates = templates ? templates : hd_tpl_store_new();
+    return t;
+}
+
 struct hd_tables *hd_tables_empty(void)
 {
-    return hd_calloc(1, sizeof(struct hd_tables));
+    return tables_new(NULL);
+}
+
+struct hd_tables *hd_tables_live_new(struct hd_tpl_store *templates)
+{
+    struct hd_tables *t = tables_new(templates);
+    t->live = 1;
+    pthread_mutex_init(&t->mu, NULL);
+    t->current = tables_new(templates);
+    return t;
+}
+
+void hd_tables_live_swap(struct hd_tables *live, struct hd_tables *next)
+{
+    pthread_mutex_lock(&live->mu);
+    struct hd_tables *old = live->current;
+    live->current = next;
+    pthread_mutex_unlock(&live->mu);
+    hd_tables_destroy(old);
+}
+
+const struct hd_tables *hd_tables_acquire(const struct hd_tables *t)
+{
+    struct hd_tables *m = (struct hd_tables *)t; /* the refcount is not the set's content */
+    if (m->live) {
+        pthread_mutex_lock(&m->mu);
+        struct hd_tables *cur = m->current;
+        atomic_fetch_add(&cur->refs, 1);
+        pthread_mutex_unlock(&m->mu);
+        return cur;
+    }
+    atomic_fetch_add(&m->refs, 1);
+    return m;
+}
+
+void hd_tables_release(const struct hd_tables *snap)
+{
+    hd_tables_destroy((struct hd_tables *)snap);
+}
+
+struct hd_tpl_store *hd_tables_templates(const struct hd_tables *t)
+{
+    return t->templates;
 }
 
 static int perr(char *errstr, size_t errstr_size, const char *fmt, ...) HD_PRINTF(3, 4);
@@ -60,6 +122,28 @@ static int req_str(json_t *o, const char *k, char **out, const char *path, char 
     return 0;
 }
 
+/* "dedup_ttl_ms": {"EMAIL": 3600000, ...}: per-channel idempotency windows. */
+static int parse_dedup_ttl(struct hd_tenant *tn, json_t *o, const char *path, char *errstr,
+                           size_t errstr_size)
+{
+    if (!o || json_is_null(o))
+        return 0;
+    if (!json_is_object(o))
+        return perr(errstr, errstr_size, "%s.dedup_ttl_ms: expected an object", path);
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        int ch = hd_channel_parse(k);
+        if (ch < 0)
+            return perr(errstr, errstr_size, "%s.dedup_ttl_ms.%.32s: unknown channel", path, k);
+        if (!json_is_integer(v) || json_integer_value(v) <= 0)
+            return perr(errstr, errstr_size, "%s.dedup_ttl_ms.%s: expected milliseconds > 0",
+                        path, k);
+        tn->dedup_ttl_ms[ch] = (int64_t)json_integer_value(v);
+    }
+    return 0;
+}
+
 static int parse_tenants(struct hd_tables *t, json_t *arr, char *errstr, size_t errstr_size)
 {
     if (!arr)
@@ -77,7 +161,8 @@ static int parse_tenants(struct hd_tables *t, json_t *arr, char *errstr, size_t 
             return perr(errstr, errstr_size, "%s: expected an object", path);
         if (req_str(o, "tenant_id", &tn->tenant_id, path, errstr, errstr_size) ||
             opt_str(o, "name", &tn->name, path, errstr, errstr_size) ||
-            opt_str(o, "default_locale", &tn->default_locale, path, errstr, errstr_size))
+            opt_str(o, "default_locale", &tn->default_locale, path, errstr, errstr_size) ||
+            parse_dedup_ttl(tn, json_object_get(o, "dedup_ttl_ms"), path, errstr, errstr_size))
             return -1;
         for (size_t j = 0; j + 1 < t->tenant_cnt; j++)
             if (!strcmp(t->tenants[j].tenant_id, tn->tenant_id))
@@ -221,15 +306,26 @@ static int parse_rule(struct hd_rule *r, json_t *o, const char *path, char *errs
     return parse_rule_content(r, o, path, errstr, errstr_size);
 }
 
-struct hd_tables *hd_tables_parse(const char *text, char *errstr, size_t errstr_size)
+static int parse_templates(struct hd_tables *t, json_t *arr, char *errstr, size_t errstr_size)
 {
-    json_error_t jerr;
-    json_t *root = json_loads(text, 0, &jerr);
-    if (!root) {
-        perr(errstr, errstr_size, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
-        return NULL;
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr))
+        return perr(errstr, errstr_size, "templates: expected an array");
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o) {
+        char e[512];
+        if (hd_tpl_store_put(t->templates, o, e, sizeof(e)))
+            return perr(errstr, errstr_size, "templates[%zu]: %s", i, e);
     }
-    struct hd_tables *t = hd_tables_empty();
+    return 0;
+}
+
+struct hd_tables *hd_tables_from_json(json_t *root, struct hd_tpl_store *templates,
+                                      char *errstr, size_t errstr_size)
+{
+    struct hd_tables *t = tables_new(templates);
     if (!json_is_object(root)) {
         perr(errstr, errstr_size, "expected a JSON object with \"tenants\" and \"rules\"");
         goto err;
@@ -250,12 +346,49 @@ struct hd_tables *hd_tables_parse(const char *text, char *errstr, size_t errstr_
         if (parse_rule(&t->rules[t->rule_cnt++], o, path, errstr, errstr_size))
             goto err;
     }
-    json_decref(root);
+    if (parse_templates(t, json_object_get(root, "templates"), errstr, errstr_size))
+        goto err;
     return t;
 err:
-    json_decref(root);
     hd_tables_destroy(t);
     return NULL;
+}
+
+struct hd_tables *hd_tables_parse(const char *text, char *errstr, size_t errstr_size)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr);
+    if (!root) {
+        perr(errstr, errstr_size, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    struct hd_tables *t = hd_tables_from_json(root, NULL, errstr, errstr_size);
+    json_decref(root);
+    return t;
+}
+
+int hd_tables_check(const char *kind, json_t *body, char *errstr, size_t errstr_size)
+{
+    const char *list = !strcmp(kind, "tenant") ? "tenants"
+                     : !strcmp(kind, "rule")   ? "rules"
+                     : !strcmp(kind, "template") ? "templates"
+                                                 : NULL;
+    if (!list)
+        return perr(errstr, errstr_size, "unknown config kind \"%.32s\"", kind);
+    json_t *doc = json_pack("{s:[O]}", list, body);
+    char e[512];
+    struct hd_tables *t = hd_tables_from_json(doc, NULL, e, sizeof(e));
+    json_decref(doc);
+    if (!t) {
+        /* "rules[0].channels" -> "channels": the record is checked on its own */
+        const char *dot = strchr(e, '.'), *colon = strchr(e, ':');
+        const char *msg = !strncmp(e, list, strlen(list)) && e[strlen(list)] == '['
+                              ? (dot && dot < colon ? dot + 1 : colon ? colon + 2 : e)
+                              : e;
+        return perr(errstr, errstr_size, "%s: %s", kind, msg);
+    }
+    hd_tables_destroy(t);
+    return 0;
 }
 
 struct hd_tables *hd_tables_load_file(const char *path, char *errstr, size_t errstr_size)
@@ -301,8 +434,14 @@ static void rule_clear(struct hd_rule *r)
 
 void hd_tables_destroy(struct hd_tables *t)
 {
-    if (!t)
+    if (!t || atomic_fetch_sub(&t->refs, 1) > 1)
         return;
+    if (t->live) {
+        hd_tables_destroy(t->current);
+        pthread_mutex_destroy(&t->mu);
+    }
+    if (t->own_templates)
+        hd_tpl_store_destroy(t->templates);
     for (size_t i = 0; i < t->tenant_cnt; i++) {
         hd_free(t->tenants[i].tenant_id);
         hd_free(t->tenants[i].name);

@@ -1,16 +1,21 @@
 /*
- * Config tables the processors read: tenants and routing rules. For now they
- * are loaded from a JSON file (HERALD_CONFIG); the compacted config topics
- * (herald.tenants, herald.rules) replace the file in a later step, behind the
- * same lookups. Immutable after load: safe to share between tasks.
+ * Config tables the processors read: tenants, routing rules and templates.
+ * `herald run` keeps them in a live holder fed from the compacted config
+ * topics (processors/config_topics.c); tests, the demo and the benchmark may
+ * parse a JSON document directly. A table set is immutable once built, and
+ * refcounted: a task acquires the current snapshot for each transaction, so
+ * a config change takes effect between batches, never within one.
  *
- * File shape:
- *   {"tenants": [{"tenant_id": "acme", "name": "Acme", "default_locale": "en"}],
+ * Document shape (also the HERALD_CONFIG file that `herald config import` and
+ * `herald run` publish to the topics; one list element = one topic record):
+ *   {"tenants": [{"tenant_id": "acme", "name": "Acme", "default_locale": "en",
+ *                 "dedup_ttl_ms": {"EMAIL": 3600000}}],
  *    "rules": [{"id": "order-confirmation", "tenant_id": "acme", "event_type": "order.created",
  *               "when": [{"field": "total", "op": "gt", "value": 100}],
  *               "channels": ["EMAIL", "IN_APP"], "category": "TRANSACTIONAL",
  *               "priority": "NORMAL", "template": {"key": "order_confirmation"},
  *               "content": {"subject": "...", "text": "...", "title": "..."}}]}
+ *    "templates": [<template version or active pointer document: templates/template_store.h>]}
  * Condition ops: eq, ne, gt, gte, lt, lte, exists, in (value is a list). `field` is a
  * dot path into the event ("items.0.sku").
  */
@@ -22,10 +27,13 @@
 
 #include "schemas/records.h"
 
+struct hd_tpl_store;
+
 struct hd_tenant {
     char *tenant_id;
     char *name;
     char *default_locale;
+    int64_t dedup_ttl_ms[HD_CH__CNT]; /* per channel; 0 = the default */
 };
 
 enum hd_cond_op { HD_OP_EQ, HD_OP_NE, HD_OP_GT, HD_OP_GTE, HD_OP_LT, HD_OP_LTE, HD_OP_EXISTS, HD_OP_IN };
@@ -52,13 +60,33 @@ struct hd_rule {
 
 struct hd_tables;
 
-/* Parses a config file / JSON text. Errors name the path ("rules[2].channels[0]: unknown
- * channel \"FAX\""). Returns NULL with errstr. */
+/* Parses a config file / JSON text / document. Errors name the path ("rules[2].channels[0]:
+ * unknown channel \"FAX\""). Templates go to `templates` when given (borrowed, must outlive
+ * the set), else to a store of the set's own. Returns NULL with errstr. */
 struct hd_tables *hd_tables_load_file(const char *path, char *errstr, size_t errstr_size);
 struct hd_tables *hd_tables_parse(const char *json, char *errstr, size_t errstr_size);
-/* An empty table set (no tenants, no rules). */
+struct hd_tables *hd_tables_from_json(json_t *doc, struct hd_tpl_store *templates,
+                                      char *errstr, size_t errstr_size);
+/* An empty table set (no tenants, no rules, no templates). */
 struct hd_tables *hd_tables_empty(void);
+/* Drops the caller's reference (a set starts with one); frees at the last. NULL is fine. */
 void hd_tables_destroy(struct hd_tables *t);
+
+/* Checks one config record's body as it would be published: kind "tenant", "rule" or
+ * "template". Returns 0 or -1 with errstr naming the field. */
+int hd_tables_check(const char *kind, json_t *body, char *errstr, size_t errstr_size);
+
+/* A live holder: starts empty; hd_tables_live_swap installs a new snapshot (taking the
+ * caller's reference). `templates` (borrowed) is what every snapshot's lookups return. */
+struct hd_tables *hd_tables_live_new(struct hd_tpl_store *templates);
+void hd_tables_live_swap(struct hd_tables *live, struct hd_tables *next);
+/* The snapshot to use now: the set itself, or a live holder's current one, with a new
+ * reference (thread-safe). Release with hd_tables_release. */
+const struct hd_tables *hd_tables_acquire(const struct hd_tables *t);
+void hd_tables_release(const struct hd_tables *snap);
+
+/* The templates (never NULL for a parsed set or a snapshot). */
+struct hd_tpl_store *hd_tables_templates(const struct hd_tables *t);
 
 const struct hd_tenant *hd_tables_tenant(const struct hd_tables *t, const char *tenant_id);
 size_t hd_tables_tenant_count(const struct hd_tables *t);

@@ -66,6 +66,9 @@ static const struct {
     {"notification.dlq", "DeadLetter"},
     {"herald.inbox", "InboxItem"},
     {"herald.receipts", "UserAction"},
+    {"herald.tenants", "ConfigRecord"},
+    {"herald.rules", "ConfigRecord"},
+    {"herald.templates", "ConfigRecord"},
 };
 
 #define HD_DISPATCH_PREFIX "herald.dispatch."

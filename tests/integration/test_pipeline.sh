@@ -33,7 +33,15 @@ export HERALD_STATE_DIR=$work/state
 "$HERALD_BIN" migrate > /dev/null
 "$HERALD_BIN" run > "$work/run.log" 2>&1 &
 run_pid=$!
-"$tools/hd_e2e" produce "$run" 1000 50 100 "$work/manifest.txt"
+# produce once the pipeline owns its partitions (a previous test's static member may hold
+# the group until its session times out), so scheduled inputs, due 10 s after they are
+# produced, are held before their time
+for _ in $(seq 1 300); do
+    grep -q "herald-pipeline: assigned [1-9]" "$work/run.log" 2>/dev/null && break
+    kill -0 "$run_pid" 2>/dev/null || fail "herald run exited"
+    sleep 0.2
+done
+HD_E2E_SCHED_MS=10000 "$tools/hd_e2e" produce "$run" 1000 50 100 "$work/manifest.txt"
 HD_E2E_SCHED_STRICT=1 "$tools/hd_e2e" verify "$run" "$work/manifest.txt" 300 | tee "$work/verify.out" \
     || fail "verifier"
 # scheduled requests (about 1 in 20) were held and released within a second of their time
