@@ -167,12 +167,12 @@ rd_kafka_t *hd_kafka_producer_new(const struct hd_config *c, const char *txn_id,
 rd_kafka_t *hd_kafka_consumer_new(const struct hd_config *c, const char *group_id, char *errstr,
                                   size_t errstr_size)
 {
-    return hd_kafka_consumer_new_cb(c, group_id, NULL, NULL, errstr, errstr_size);
+    return hd_kafka_consumer_new_cb(c, group_id, NULL, NULL, 0, errstr, errstr_size);
 }
 
 rd_kafka_t *hd_kafka_consumer_new_cb(const struct hd_config *c, const char *group_id,
-                                     hd_rebalance_cb *cb, void *opaque, char *errstr,
-                                     size_t errstr_size)
+                                     hd_rebalance_cb *cb, void *opaque, int cooperative,
+                                     char *errstr, size_t errstr_size)
 {
     char client_id[256];
     snprintf(client_id, sizeof(client_id), "%s-%s", group_id, c->instance_id);
@@ -190,7 +190,9 @@ rd_kafka_t *hd_kafka_consumer_new_cb(const struct hd_config *c, const char *grou
         conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
         conf_set(conf, "session.timeout.ms", "10000", errstr, errstr_size) ||
         conf_set(conf, "heartbeat.interval.ms", "1000", errstr, errstr_size) ||
-        conf_set(conf, "topic.metadata.refresh.interval.ms", "10000", errstr, errstr_size)) {
+        conf_set(conf, "topic.metadata.refresh.interval.ms", "10000", errstr, errstr_size) ||
+        (cooperative && conf_set(conf, "partition.assignment.strategy", "cooperative-sticky",
+                                 errstr, errstr_size))) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -63,12 +63,13 @@ rd_kafka_t *hd_kafka_producer_new(const struct hd_config *c, const char *txn_id,
 rd_kafka_t *hd_kafka_consumer_new(const struct hd_config *c, const char *group_id, char *errstr,
                                   size_t errstr_size);
 /* The same with a rebalance callback (it must assign/unassign itself) and the opaque that
- * librdkafka passes to it. */
+ * librdkafka passes to it; `cooperative` selects the cooperative-sticky assignor
+ * (incremental assign/unassign in the callback), else the eager range assignor. */
 typedef void(hd_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                               rd_kafka_topic_partition_list_t *partitions, void *opaque);
 rd_kafka_t *hd_kafka_consumer_new_cb(const struct hd_config *c, const char *group_id,
-                                     hd_rebalance_cb *cb, void *opaque, char *errstr,
-                                     size_t errstr_size);
+                                     hd_rebalance_cb *cb, void *opaque, int cooperative,
+                                     char *errstr, size_t errstr_size);
 
 /* A consumer for assign() only (restore, config tables): never joins a group, never
  * commits; read_committed, earliest, and a PARTITION_EOF event at each partition's end. */

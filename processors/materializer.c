@@ -945,7 +945,7 @@ struct hd_materializer *hd_materializer_new(const struct hd_config *c, char *err
     if (!(m->sd = hd_serde_new(errstr, errstr_size)) ||
         !(m->pool = hd_pg_pool_new(c->pg, 1, errstr, errstr_size)) ||
         mat_conn(m, errstr, errstr_size) != 0 ||
-        !(m->rk = hd_kafka_consumer_new_cb(c, m->consumer, mat_rebalance_cb, m, errstr, errstr_size)) ||
+        !(m->rk = hd_kafka_consumer_new_cb(c, m->consumer, mat_rebalance_cb, m, 0, errstr, errstr_size)) ||
         mat_subscribe(m, errstr, errstr_size) != 0)
         goto err;
     return m;

@@ -534,27 +534,44 @@ static int topic_has_state(const struct hd_task *t, const char *topic)
     return 0;
 }
 
-/* Eager rebalancing: stores of newly assigned partitions are opened and restored before
- * the assignment takes effect, so no record is processed against stale state; revoked
- * partitions' stores are closed (no transaction is open here: callbacks run in the
- * consume call, between batches). */
+/* Cooperative rebalancing (KIP-429): only the partitions that move are assigned or
+ * revoked; the rest keep being processed through the rebalance. Stores of newly assigned
+ * partitions are opened and restored before the assignment takes effect, so no record is
+ * processed against stale state; revoked partitions' stores are closed. No transaction
+ * is open here: callbacks run in the consume call, between batches. */
 static void task_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                               rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct hd_task *t = opaque;
+    int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    rd_kafka_error_t *e = NULL;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        hd_log_info("runtime", "%s: assigned %d partitions", t->group_id, parts->cnt);
+        hd_log_info("runtime", "%s: assigned %d partitions (%s)", t->group_id, parts->cnt,
+                    coop ? "incremental" : "eager");
         for (int i = 0; t->stores && i < parts->cnt && !t->fatal; i++)
             if (topic_has_state(t, parts->elems[i].topic) &&
                 hd_storeset_assign(t->stores, parts->elems[i].partition, t->fatal_err,
                                    sizeof(t->fatal_err)))
                 t->fatal = 1;
-        rd_kafka_assign(rk, parts);
+        if (coop)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            rd_kafka_assign(rk, parts);
     } else {
-        hd_log_info("runtime", "%s: revoked %d partitions", t->group_id, parts->cnt);
+        hd_log_info("runtime", "%s: revoked %d partitions%s", t->group_id, parts->cnt,
+                    rd_kafka_assignment_lost(rk) ? " (lost)" : "");
+        /* a store belongs to the stateful input's partition, not to every topic's */
         for (int i = 0; t->stores && i < parts->cnt; i++)
-            hd_storeset_revoke(t->stores, parts->elems[i].partition);
-        rd_kafka_assign(rk, NULL);
+            if (topic_has_state(t, parts->elems[i].topic))
+                hd_storeset_revoke(t->stores, parts->elems[i].partition);
+        if (coop)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rd_kafka_assign(rk, NULL);
+    }
+    if (e) {
+        hd_log_error("runtime", "%s: rebalance: %s", t->group_id, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
     }
 }
 
@@ -910,8 +927,8 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
         if (hd_kafka_topics_create(c, changelogs, nchangelogs, errstr, errstr_size))
             goto err;
     }
-    if (!(t->consumer = hd_kafka_consumer_new_cb(c, t->group_id, task_rebalance_cb, t, errstr,
-                                                 errstr_size)))
+    if (!(t->consumer = hd_kafka_consumer_new_cb(c, t->group_id, task_rebalance_cb, t, 1,
+                                                 errstr, errstr_size)))
         goto err;
     topics = rd_kafka_topic_partition_list_new(16);
     for (size_t s = 0; s < t->sub_cnt; s++)
