@@ -103,23 +103,15 @@ static void dedup_exit(void *self)
 }
 
 static void emit_duplicate(struct hd_ctx *ctx, const struct hd_request *r, enum hd_channel ch,
-                           const char *nid, const char *first)
+                           const char *first)
 {
     char reason[96];
     snprintf(reason, sizeof(reason), "duplicate of notification %.40s", first);
     struct hd_status_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.notification_id = (char *)nid;
-    ev.request_id = r->request_id;
-    ev.tenant_id = r->tenant_id;
-    ev.user_id = r->user_id;
-    ev.channel = ch;
-    ev.provider = r->provider;
-    ev.status = HD_ST_SKIPPED;
+    char nid[HD_UUID_STRLEN];
+    hd_ctx_status_for(ctx, &ev, r, ch, HD_ST_SKIPPED, nid);
     ev.reason_code = "duplicate";
     ev.reason = reason;
-    ev.batch_id = r->batch_id;
-    ev.occurred_at = hd_ctx_now(ctx);
     hd_ctx_emit_status(ctx, &ev);
 }
 
@@ -144,7 +136,7 @@ static enum hd_verdict dedup_process(void *self, struct hd_ctx *ctx, struct hd_r
             return hd_ctx_retry(ctx, "state_error", "%s", err);
         if (found) {
             hd_buf_putc(&d->val, '\0');
-            emit_duplicate(ctx, r, ch, nid, d->val.data);
+            emit_duplicate(ctx, r, ch, d->val.data);
             continue;
         }
         if (hd_store_put(st, d->key.data, d->key.len, nid, strlen(nid),

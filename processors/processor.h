@@ -80,6 +80,12 @@ const struct hd_config *hd_ctx_config(struct hd_ctx *ctx);
 /* Wall-clock time of the current batch (epoch ms). */
 int64_t hd_ctx_now(struct hd_ctx *ctx);
 
+/* Fills ev (zeroed first) with a status of request r's channel ch at the batch's time:
+ * request, tenant, user, provider and batch from r, and the channel's notification id,
+ * written to nid (HD_UUID_STRLEN bytes, which ev points to). */
+void hd_ctx_status_for(struct hd_ctx *ctx, struct hd_status_event *ev, const struct hd_request *r,
+                       enum hd_channel ch, enum hd_status st, char *nid);
+
 /* Where a held record came from, kept with it so a later failure can dead-letter the
  * original bytes with their source. */
 struct hd_source {

@@ -148,16 +148,7 @@ static int emit_channel(struct hd_ctx *ctx, const struct hd_request *r, enum hd_
     d.metadata = r->metadata;
     d.created_at = r->created_at;
     struct hd_status_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.notification_id = nid;
-    ev.request_id = r->request_id;
-    ev.tenant_id = r->tenant_id;
-    ev.user_id = r->user_id;
-    ev.channel = ch;
-    ev.provider = r->provider;
-    ev.status = HD_ST_QUEUED;
-    ev.batch_id = r->batch_id;
-    ev.occurred_at = hd_ctx_now(ctx);
+    hd_ctx_status_for(ctx, &ev, r, ch, HD_ST_QUEUED, nid);
     return hd_ctx_emit_dispatch(ctx, &d) || hd_ctx_emit_status(ctx, &ev) ? -1 : 0;
 }
 

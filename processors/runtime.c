@@ -251,6 +251,22 @@ int hd_ctx_emit_inbox(struct hd_ctx *ctx, const struct hd_inbox_item *it)
     return ctx_emit_encoded(ctx, HD_TOPIC_INBOX, it->tenant_id, it->user_id, it->notification_id, 0);
 }
 
+void hd_ctx_status_for(struct hd_ctx *ctx, struct hd_status_event *ev, const struct hd_request *r,
+                       enum hd_channel ch, enum hd_status st, char *nid)
+{
+    memset(ev, 0, sizeof(*ev));
+    hd_notification_id(r->request_id, hd_channel_name(ch), nid);
+    ev->notification_id = nid;
+    ev->request_id = r->request_id;
+    ev->tenant_id = r->tenant_id;
+    ev->user_id = r->user_id;
+    ev->channel = ch;
+    ev->provider = r->provider;
+    ev->status = st;
+    ev->batch_id = r->batch_id;
+    ev->occurred_at = ctx->task->now;
+}
+
 /* ---- dead letters and skips ---- */
 
 static void source_of(const rd_kafka_message_t *m, struct hd_source *s)
@@ -328,15 +344,10 @@ static void emit_skips(struct hd_task *t, struct hd_record *rec)
     t->stats.skipped++;
     if (rec->kind == HD_PAYLOAD_REQUEST) {
         struct hd_request *r = &rec->req;
-        ev.request_id = r->request_id;
-        ev.tenant_id = r->tenant_id;
-        ev.user_id = r->user_id;
-        ev.batch_id = r->batch_id;
-        ev.provider = r->provider;
         for (size_t i = 0; i < r->channel_cnt; i++) {
-            ev.channel = r->channels[i];
-            hd_notification_id(r->request_id, hd_channel_name(r->channels[i]), nid);
-            ev.notification_id = nid;
+            hd_ctx_status_for(&t->ctx, &ev, r, r->channels[i], HD_ST_SKIPPED, nid);
+            ev.reason_code = t->ctx.code;
+            ev.reason = t->ctx.reason.data;
             hd_ctx_emit_status(&t->ctx, &ev);
         }
     } else if (rec->kind == HD_PAYLOAD_DISPATCH) {

@@ -91,21 +91,11 @@ static void emit_statuses(struct hd_ctx *ctx, const struct hd_request *r, enum h
                           const char *code, const char *reason)
 {
     struct hd_status_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.request_id = r->request_id;
-    ev.tenant_id = r->tenant_id;
-    ev.user_id = r->user_id;
-    ev.provider = r->provider;
-    ev.status = st;
-    ev.reason_code = (char *)code;
-    ev.reason = (char *)reason;
-    ev.batch_id = r->batch_id;
-    ev.occurred_at = hd_ctx_now(ctx);
     for (size_t i = 0; i < r->channel_cnt; i++) {
         char nid[HD_UUID_STRLEN];
-        hd_notification_id(r->request_id, hd_channel_name(r->channels[i]), nid);
-        ev.notification_id = nid;
-        ev.channel = r->channels[i];
+        hd_ctx_status_for(ctx, &ev, r, r->channels[i], st, nid);
+        ev.reason_code = (char *)code;
+        ev.reason = (char *)reason;
         if (hd_ctx_emit_status(ctx, &ev))
             return;
     }
