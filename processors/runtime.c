@@ -954,6 +954,11 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
     }
     t->queue = rd_kafka_queue_get_consumer(t->consumer);
     t->last_report_us = hd_mono_us();
+    if (c->at_least_once)
+        hd_log_info("runtime", "%s: at-least-once: no transactions; offsets committed after "
+                    "the outputs are acknowledged", t->group_id);
+    else
+        hd_log_info("runtime", "%s: exactly-once: transactional id %s", t->group_id, t->txn_id);
     return t;
 err:
     hd_task_destroy(t);
