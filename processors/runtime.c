@@ -22,7 +22,9 @@
 
 #define HD_TASK_SUBS_MAX 8
 #define HD_TASK_RETRIES 3
-#define HD_TXN_TIMEOUT_MS 30000
+/* Call timeouts of transactional operations: the transaction timeout, past which the broker
+ * aborts the transaction anyway */
+#define HD_TXN_TIMEOUT_MS (t->cfg->txn_timeout_ms)
 #define HD_MAINT_MS 250
 
 struct hd_ctx {

@@ -22,8 +22,11 @@
 
 /* Kafka protocol API keys (not in librdkafka's public headers). */
 #define API_PRODUCE 0
+#define API_FIND_COORDINATOR 10
 #define API_ADD_PARTITIONS_TO_TXN 24
+#define API_ADD_OFFSETS_TO_TXN 25
 #define API_END_TXN 26
+#define API_TXN_OFFSET_COMMIT 28
 
 #define N_REQUESTS 300
 
@@ -190,5 +193,22 @@ Test(runtime, an_abortable_error_adding_partitions_is_recovered)
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     struct hd_task_stats st = run_until_done();
     cr_expect_geq(st.aborts, 1, "no abort was taken");
+    assert_nothing_lost();
+}
+
+Test(runtime, transaction_coordinator_errors_are_retried_and_nothing_is_lost)
+{
+    produce_requests();
+    rd_kafka_mock_cluster_t *mc = hd_mock_cluster(mock);
+    rd_kafka_mock_push_request_errors(mc, API_FIND_COORDINATOR, 2,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
+    rd_kafka_mock_push_request_errors(mc, API_ADD_OFFSETS_TO_TXN, 1,
+                                      RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
+    rd_kafka_mock_push_request_errors(mc, API_TXN_OFFSET_COMMIT, 1,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+    rd_kafka_mock_push_request_errors(mc, API_END_TXN, 2, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE);
+    run_until_done();
     assert_nothing_lost();
 }
