@@ -51,7 +51,7 @@ static json_t *replay(rd_kafka_t *rk, const char *topic, int32_t p, int64_t unti
         int stop = msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF ||
                    (!msg->err && msg->offset + 1 >= until);
         if (msg->err && msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            snprintf(err, n, "%s[%d]: %s", topic, p, rd_kafka_message_errstr(msg));
+            snprintf(err, n, "%.200s[%d]: %.200s", topic, p, rd_kafka_message_errstr(msg));
             json_decref(m);
             m = NULL;
             stop = 1;
