@@ -34,7 +34,11 @@
 #include "templates/template_int.h"
 
 #define MAX_CACHED 24
-#define UBUF 256
+/* UTF-16 units of one formatted value. The longest is a number: a double has at most
+ * 309 integer digits, and with a separator every 2 digits (Indian grouping), up to 20
+ * fraction digits, a sign and a currency it stays under 600; a date or a relative
+ * time is far shorter. */
+#define UBUF 1024
 #define MAX_DATE_MS 8.64e15 /* +-100 million days around 1970, as JavaScript's Date */
 
 enum fkind { F_DATE, F_NUMBER, F_PLURAL, F_REL };
@@ -657,7 +661,7 @@ static int h_relative_time(struct hd__tpl_call *c)
 {
     int64_t ms, now = hd__tpl_call_now_ms(c);
     int utc;
-    size_t u;
+    size_t u = 0; /* set by pick_unit; -O3 cannot tell */
     char style[16], numeric[16];
     int rc = date_value(c, &c->argv[0], &ms, &utc);
     if (rc)

@@ -7,6 +7,11 @@
  * Indentation: template text at the start of a line is preceded by the
  * current indentation (empty lines are left empty); interpolated data never
  * is, as the spec's "Standalone Indentation" case wants.
+ *
+ * Work is bounded: nested loops multiply (25 sections nested over a list of 3
+ * run 3^25 times), so a render that visits more than MAX_STEPS nodes or
+ * writes more than MAX_OUTPUT bytes stops with an error instead of holding
+ * its thread (and, in the pipeline, its partition) for hours.
  */
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +19,9 @@
 #include <string.h>
 
 #include "templates/template_int.h"
+
+#define MAX_STEPS (UINT64_C(1) << 22) /* nodes visited by one render: ~100x a 1,000-item digest */
+#define MAX_OUTPUT ((size_t)16 << 20) /* bytes one render may write */
 
 struct frame {
     struct hd__tpl_value v;
@@ -41,7 +49,9 @@ struct hd_tpl_renderer {
     char *errstr;
     size_t errsize;
     int depth;
-    int bol; /* at the start of a line: the indentation is due before more text */
+    uint64_t steps;   /* nodes visited so far */
+    size_t out_start; /* out->len when the render began */
+    int bol;          /* at the start of a line: the indentation is due before more text */
     const struct bframe *blocks;
 };
 
@@ -475,7 +485,8 @@ static int lookup(const struct hd_tpl_renderer *r, const struct hd__tpl_prog *g,
                   struct hd__tpl_value *out)
 {
     const struct hd__tpl_path *p = &g->paths[pi];
-    const struct hd__tpl_seg *seg = &g->segs[p->seg];
+    /* a program whose paths have no segments (only @index, ".") has no segs array */
+    const struct hd__tpl_seg *seg = p->nseg ? &g->segs[p->seg] : NULL;
     json_t *cur = NULL;
     uint32_t k = 0;
     memset(out, 0, sizeof(*out));
@@ -521,6 +532,19 @@ static int lookup(const struct hd_tpl_renderer *r, const struct hd__tpl_prog *g,
 static int render_range(struct hd_tpl_renderer *r, const struct hd_tpl *t,
                         const struct hd__tpl_prog *g, uint32_t from, uint32_t to);
 
+/* Counts one unit of work (a node, or one pass over a body) against the render's budget. */
+static int step(struct hd_tpl_renderer *r, const struct hd__tpl_prog *g,
+                const struct hd__tpl_node *n)
+{
+    if (++r->steps > MAX_STEPS)
+        return rerr(r, g, n,
+                    "the render takes more than %llu steps (loops nested over long lists?)",
+                    (unsigned long long)MAX_STEPS);
+    if (r->out->len - r->out_start > MAX_OUTPUT)
+        return rerr(r, g, n, "the output is larger than %zu MiB", MAX_OUTPUT >> 20);
+    return HD_OK;
+}
+
 /* Renders a range one level deeper, with `indent` added to the indentation. */
 static int descend(struct hd_tpl_renderer *r, const struct hd_tpl *t, const struct hd__tpl_prog *g,
                    uint32_t from, uint32_t to, const struct hd__tpl_prog *at,
@@ -529,11 +553,14 @@ static int descend(struct hd_tpl_renderer *r, const struct hd_tpl *t, const stru
     if (r->depth >= HD__TPL_MAX_DEPTH)
         return rerr(r, at, n, "nested more than %d deep (a partial or block that includes itself?)",
                     HD__TPL_MAX_DEPTH);
+    int rc = step(r, at, n);
+    if (rc)
+        return rc;
     size_t ilen = r->indent.len;
     if (n->indent_len)
         hd_buf_append(&r->indent, at->pool + n->indent, n->indent_len);
     r->depth++;
-    int rc = render_range(r, t, g, from, to);
+    rc = render_range(r, t, g, from, to);
     r->depth--;
     r->indent.len = ilen;
     return rc;
@@ -728,6 +755,8 @@ static int render_range(struct hd_tpl_renderer *r, const struct hd_tpl *t,
     int rc = HD_OK;
     for (uint32_t i = from; i < to && rc == HD_OK;) {
         const struct hd__tpl_node *n = &g->nodes[i];
+        if ((rc = step(r, g, n)))
+            return rc;
         switch (n->op) {
         case HD__OP_TEXT:
             out_text(r, g->pool + n->str, n->len);
@@ -765,6 +794,8 @@ int hd_tpl_render(struct hd_tpl_renderer *r, const struct hd_tpl *t, json_t *dat
     r->errstr = errstr;
     r->errsize = errstr_size;
     r->depth = 0;
+    r->steps = 0;
+    r->out_start = out->len;
     r->bol = 1;
     r->blocks = NULL;
     r->nframes = 0;
