@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "core/uuid.h"
+#include "processors/dedup_int.h"
 #include "processors/processor.h"
 #include "processors/tables.h"
 #include "state/store.h"
@@ -23,8 +24,7 @@
 
 static const char *const dedup_stores[] = {"dedup", NULL};
 
-
-static int64_t dedup_ttl_ms(const struct hd_tenant *tn, enum hd_channel ch)
+int64_t hd__dedup_ttl_ms(const struct hd_tenant *tn, enum hd_channel ch)
 {
     if (tn && tn->dedup_ttl_ms[ch] > 0)
         return tn->dedup_ttl_ms[ch];
@@ -44,8 +44,8 @@ static void hash_str(EVP_MD_CTX *md, const char *s)
         EVP_DigestUpdate(md, s, n - 1);
 }
 
-/* The store key: tenant, NUL, idempotency key (given or derived), NUL, channel. */
-static void dedup_key(const struct hd_request *r, enum hd_channel ch, struct hd_buf *key)
+/* tenant, NUL, "k:" idempotency key or "h:" hex SHA-256, NUL, channel */
+void hd__dedup_key(const struct hd_request *r, enum hd_channel ch, struct hd_buf *key)
 {
     hd_buf_reset(key);
     hd_buf_append(key, r->tenant_id, strlen(r->tenant_id) + 1);
@@ -102,11 +102,36 @@ static void dedup_exit(void *self)
     hd_free(d);
 }
 
+void hd__dedup_reason(char *out, size_t out_size, const char *first)
+{
+    snprintf(out, out_size, "duplicate of notification %.40s", first);
+}
+
+int hd__dedup_seen(struct hd_store *st, const struct hd_tenant *tn, const struct hd_request *r,
+                   enum hd_channel ch, int64_t now_ms, struct hd_buf *key, struct hd_buf *val,
+                   char *errstr, size_t errstr_size)
+{
+    hd__dedup_key(r, ch, key);
+    int found = hd_store_get(st, key->data, key->len, now_ms, val, errstr, errstr_size);
+    if (found < 0)
+        return -1;
+    if (found) {
+        hd_buf_putc(val, '\0');
+        return 1;
+    }
+    char nid[HD_UUID_STRLEN];
+    hd_notification_id(r->request_id, hd_channel_name(ch), nid);
+    if (hd_store_put(st, key->data, key->len, nid, strlen(nid),
+                     now_ms + hd__dedup_ttl_ms(tn, ch), errstr, errstr_size))
+        return -1;
+    return 0;
+}
+
 static void emit_duplicate(struct hd_ctx *ctx, const struct hd_request *r, enum hd_channel ch,
                            const char *first)
 {
     char reason[96];
-    snprintf(reason, sizeof(reason), "duplicate of notification %.40s", first);
+    hd__dedup_reason(reason, sizeof(reason), first);
     struct hd_status_event ev;
     char nid[HD_UUID_STRLEN];
     hd_ctx_status_for(ctx, &ev, r, ch, HD_ST_SKIPPED, nid);
@@ -127,21 +152,14 @@ static enum hd_verdict dedup_process(void *self, struct hd_ctx *ctx, struct hd_r
     const struct hd_tenant *tn = hd_tables_tenant(hd_ctx_tables(ctx), r->tenant_id);
     for (size_t i = 0; i < r->channel_cnt; i++) {
         enum hd_channel ch = r->channels[i];
-        char nid[HD_UUID_STRLEN];
-        hd_notification_id(r->request_id, hd_channel_name(ch), nid);
-        dedup_key(r, ch, &d->key);
-        int found = hd_store_get(st, d->key.data, d->key.len, hd_ctx_now(ctx), &d->val, err,
-                                 sizeof(err));
-        if (found < 0)
+        int seen = hd__dedup_seen(st, tn, r, ch, hd_ctx_now(ctx), &d->key, &d->val, err,
+                                  sizeof(err));
+        if (seen < 0)
             return hd_ctx_retry(ctx, "state_error", "%s", err);
-        if (found) {
-            hd_buf_putc(&d->val, '\0');
+        if (seen) {
             emit_duplicate(ctx, r, ch, d->val.data);
             continue;
         }
-        if (hd_store_put(st, d->key.data, d->key.len, nid, strlen(nid),
-                         hd_ctx_now(ctx) + dedup_ttl_ms(tn, ch), err, sizeof(err)))
-            return hd_ctx_retry(ctx, "state_error", "%s", err);
         r->channels[kept++] = ch;
     }
     r->channel_cnt = kept;

@@ -1,0 +1,217 @@
+/*
+ * dedup's decision (processors/dedup.c through dedup_int.h) on a real state
+ * store: the per-channel windows and a tenant's override, the key derived
+ * from a request without an idempotency key, the given key winning over
+ * content, and the first notification id a duplicate is reported against.
+ * The same behaviour through the task loop and a changelog restore is in
+ * tests/unit/runtime.c.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/hd.h"
+#include "core/uuid.h"
+#include "processors/dedup_int.h"
+#include "processors/tables.h"
+#include "state/store.h"
+
+#define NOW INT64_C(1700000000000)
+#define HOUR INT64_C(3600000)
+
+static char dir[64];
+static char path[160];
+static char err[512];
+static struct hd_store *s;
+static struct hd_buf key = HD_BUF_INIT, val = HD_BUF_INIT;
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/hd-dedup-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/dedup-0", dir);
+    s = hd_store_open(path, err, sizeof(err));
+    cr_assert_not_null(s, "open: %s", err);
+}
+
+static void teardown(void)
+{
+    hd_store_close(s);
+    s = NULL;
+    hd_buf_free(&key);
+    hd_buf_free(&val);
+    cr_assert_eq(hd_store_wipe(dir, err, sizeof(err)), 0, "wipe: %s", err);
+}
+
+static enum hd_channel channels[1];
+static struct hd_content content;
+
+/* A keyless IN_APP request of tenant t, user u, with the given variables. */
+static struct hd_request request(const char *request_id, const char *vars)
+{
+    struct hd_request r;
+    memset(&r, 0, sizeof(r));
+    channels[0] = HD_CH_IN_APP;
+    content.title = "Hi";
+    content.text = "hello";
+    r.request_id = (char *)request_id;
+    r.tenant_id = "t";
+    r.user_id = "u";
+    r.channels = channels;
+    r.channel_cnt = 1;
+    r.content = &content;
+    r.variables_json = (char *)vars;
+    return r;
+}
+
+static int seen(const struct hd_tenant *tn, const struct hd_request *r, enum hd_channel ch,
+                int64_t now)
+{
+    int rc = hd__dedup_seen(s, tn, r, ch, now, &key, &val, err, sizeof(err));
+    cr_assert_geq(rc, 0, "dedup: %s", err);
+    return rc;
+}
+
+static void first_id(const char *request_id, enum hd_channel ch, char out[HD_UUID_STRLEN])
+{
+    hd_notification_id(request_id, hd_channel_name(ch), out);
+}
+
+TestSuite(dedup, .init = setup, .fini = teardown);
+
+Test(dedup, default_windows_are_email_24h_push_1h_in_app_7d_others_24h)
+{
+    cr_expect_eq(hd__dedup_ttl_ms(NULL, HD_CH_EMAIL), 24 * HOUR);
+    cr_expect_eq(hd__dedup_ttl_ms(NULL, HD_CH_PUSH), 1 * HOUR);
+    cr_expect_eq(hd__dedup_ttl_ms(NULL, HD_CH_IN_APP), 7 * 24 * HOUR);
+    const enum hd_channel others[] = {HD_CH_SMS, HD_CH_WHATSAPP, HD_CH_CHAT, HD_CH_WEBHOOK};
+    for (size_t i = 0; i < HD_ARRAY_SIZE(others); i++)
+        cr_expect_eq(hd__dedup_ttl_ms(NULL, others[i]), 24 * HOUR, "%s",
+                     hd_channel_name(others[i]));
+}
+
+Test(dedup, a_tenant_override_replaces_only_its_channels_window)
+{
+    struct hd_tables *t = hd_tables_parse(
+        "{\"tenants\": [{\"tenant_id\": \"t\", \"dedup_ttl_ms\": {\"EMAIL\": 60000}},"
+        " {\"tenant_id\": \"plain\"}]}",
+        err, sizeof(err));
+    cr_assert_not_null(t, "%s", err);
+    const struct hd_tenant *tn = hd_tables_tenant(t, "t");
+    cr_assert_not_null(tn);
+    cr_expect_eq(hd__dedup_ttl_ms(tn, HD_CH_EMAIL), 60000);
+    cr_expect_eq(hd__dedup_ttl_ms(tn, HD_CH_PUSH), 1 * HOUR, "other channels keep the default");
+    cr_expect_eq(hd__dedup_ttl_ms(hd_tables_tenant(t, "plain"), HD_CH_EMAIL), 24 * HOUR);
+    hd_tables_destroy(t);
+}
+
+Test(dedup, second_request_inside_the_window_is_a_duplicate_of_the_first)
+{
+    struct hd_request a = request("req-a", "{\"x\": 1}");
+    struct hd_request b = request("req-b", "{\"x\": 1}"); /* no idempotency key, same content */
+    char nid[HD_UUID_STRLEN];
+    first_id("req-a", HD_CH_IN_APP, nid);
+    cr_expect_eq(seen(NULL, &a, HD_CH_IN_APP, NOW), 0);
+    cr_assert_eq(seen(NULL, &b, HD_CH_IN_APP, NOW + 1), 1, "identical keyless request");
+    cr_expect_str_eq(val.data, nid, "the duplicate names the first notification id");
+    char reason[96];
+    hd__dedup_reason(reason, sizeof(reason), val.data);
+    cr_expect(strstr(reason, nid) != NULL, "%s", reason);
+    cr_expect(!strncmp(reason, "duplicate", 9), "%s", reason);
+}
+
+Test(dedup, a_different_variable_is_not_a_duplicate)
+{
+    struct hd_request a = request("req-a", "{\"x\": 1}");
+    struct hd_request b = request("req-b", "{\"x\": 2}");
+    cr_expect_eq(seen(NULL, &a, HD_CH_IN_APP, NOW), 0);
+    cr_expect_eq(seen(NULL, &b, HD_CH_IN_APP, NOW), 0);
+    struct hd_buf ka = HD_BUF_INIT;
+    hd__dedup_key(&a, HD_CH_IN_APP, &ka);
+    hd__dedup_key(&b, HD_CH_IN_APP, &key);
+    cr_expect(ka.len != key.len || memcmp(ka.data, key.data, ka.len), "keys must differ");
+    hd_buf_free(&ka);
+}
+
+Test(dedup, the_derived_key_covers_user_template_content_and_channel)
+{
+    struct hd_request a = request("req-a", "{}");
+    struct hd_buf ka = HD_BUF_INIT;
+    hd__dedup_key(&a, HD_CH_IN_APP, &ka);
+    struct hd_request b = request("req-b", "{}");
+    hd__dedup_key(&b, HD_CH_IN_APP, &key);
+    cr_expect(ka.len == key.len && !memcmp(ka.data, key.data, ka.len),
+              "the request id is not part of the derived key");
+    hd__dedup_key(&a, HD_CH_EMAIL, &key);
+    cr_expect(ka.len != key.len || memcmp(ka.data, key.data, ka.len), "channel");
+    b.user_id = "v";
+    hd__dedup_key(&b, HD_CH_IN_APP, &key);
+    cr_expect(ka.len != key.len || memcmp(ka.data, key.data, ka.len), "user");
+    b = request("req-b", "{}");
+    struct hd_template_ref tr = {"welcome", 0, 0, NULL};
+    b.template_ref = &tr;
+    hd__dedup_key(&b, HD_CH_IN_APP, &key);
+    cr_expect(ka.len != key.len || memcmp(ka.data, key.data, ka.len), "template");
+    b = request("req-b", "{}");
+    struct hd_content other = {NULL, "bye", NULL, "Hi", {NULL, 0}};
+    b.content = &other;
+    hd__dedup_key(&b, HD_CH_IN_APP, &key);
+    cr_expect(ka.len != key.len || memcmp(ka.data, key.data, ka.len), "content");
+    hd_buf_free(&ka);
+}
+
+Test(dedup, a_given_idempotency_key_wins_over_content_within_its_tenant)
+{
+    struct hd_request a = request("req-a", "{\"x\": 1}");
+    struct hd_request b = request("req-b", "{\"x\": 2}");
+    a.idempotency_key = b.idempotency_key = "order-42";
+    char nid[HD_UUID_STRLEN];
+    first_id("req-a", HD_CH_IN_APP, nid);
+    cr_expect_eq(seen(NULL, &a, HD_CH_IN_APP, NOW), 0);
+    cr_assert_eq(seen(NULL, &b, HD_CH_IN_APP, NOW), 1, "same key, other content");
+    cr_expect_str_eq(val.data, nid);
+    struct hd_request c = request("req-c", "{\"x\": 1}");
+    c.idempotency_key = "order-42";
+    c.tenant_id = "other";
+    cr_expect_eq(seen(NULL, &c, HD_CH_IN_APP, NOW), 0, "another tenant's key is its own");
+    cr_expect_eq(seen(NULL, &a, HD_CH_EMAIL, NOW), 0, "each channel has its own entry");
+}
+
+Test(dedup, a_repeat_after_the_window_is_new_again)
+{
+    struct hd_request a = request("req-a", "{}");
+    struct hd_request b = request("req-b", "{}");
+    cr_expect_eq(seen(NULL, &a, HD_CH_PUSH, NOW), 0);
+    cr_expect_eq(seen(NULL, &b, HD_CH_PUSH, NOW + 1 * HOUR - 1), 1, "inside PUSH's hour");
+    cr_expect_eq(seen(NULL, &b, HD_CH_PUSH, NOW + 1 * HOUR), 0, "past it");
+}
+
+Test(dedup, a_tenant_window_applies_to_the_decision)
+{
+    struct hd_tables *t = hd_tables_parse(
+        "{\"tenants\": [{\"tenant_id\": \"t\", \"dedup_ttl_ms\": {\"IN_APP\": 5000}}]}", err,
+        sizeof(err));
+    cr_assert_not_null(t, "%s", err);
+    const struct hd_tenant *tn = hd_tables_tenant(t, "t");
+    struct hd_request a = request("req-a", "{}");
+    struct hd_request b = request("req-b", "{}");
+    cr_expect_eq(seen(tn, &a, HD_CH_IN_APP, NOW), 0);
+    cr_expect_eq(seen(tn, &b, HD_CH_IN_APP, NOW + 4999), 1);
+    cr_expect_eq(seen(tn, &b, HD_CH_IN_APP, NOW + 5000), 0, "not the 7-day default");
+    hd_tables_destroy(t);
+}
+
+Test(dedup, a_first_request_whose_transaction_aborts_leaves_no_entry)
+{
+    struct hd_request a = request("req-a", "{}");
+    struct hd_request b = request("req-b", "{}");
+    cr_expect_eq(seen(NULL, &a, HD_CH_IN_APP, NOW), 0);
+    hd_store_abort(s);
+    cr_expect_eq(seen(NULL, &b, HD_CH_IN_APP, NOW), 0, "the aborted first one never counted");
+    cr_assert_eq(hd_store_commit(s, 1, err, sizeof(err)), 0, "%s", err);
+    char nid[HD_UUID_STRLEN];
+    first_id("req-b", HD_CH_IN_APP, nid);
+    cr_assert_eq(seen(NULL, &a, HD_CH_IN_APP, NOW), 1);
+    cr_expect_str_eq(val.data, nid, "committed: the first is now req-b");
+}
