@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The pipeline end to end on the harness's real Kafka and PostgreSQL:
-# 1,000 inputs (850 valid requests of six shapes, 100 domain events routed by
-# rules, 50 malformed: garbage bytes, unknown tenant, missing content) through
-# `herald run` (route, validate, render, dispatch, materializer). The verifier
-# (tests/tools/hd_e2e) checks with read_committed that every input has exactly
-# its expected statuses once, that each malformed input is one dead letter
-# carrying its original bytes, and that PostgreSQL holds every notification
+# 1,000 inputs (850 valid requests of six shapes, some scheduled, some
+# scheduled to expire before their time, 100 domain events routed by rules, 50
+# malformed: garbage bytes, unknown tenant, missing content, each with its own
+# binary key and headers), then every idempotency-key request again under a new
+# request id, through `herald run` (route, validate, dedup, schedule, render,
+# dispatch, materializer). The verifier (tests/tools/hd_e2e) checks with
+# read_committed that every input has exactly its expected statuses once, with
+# the expected SKIPPED reason (a duplicate naming the first notification, an
+# expired request "expired", also when it expired while held), that each
+# malformed input is one dead letter carrying its original key, bytes and
+# headers (the DLQ record too), and that PostgreSQL holds every notification
 # once with its final status and history (IN_APP rows = inbox items). Then the
 # API, on the same data: a user sees exactly their own rows, and another
 # tenant's user with the same user id sees none of them and gets 404 on them;
@@ -41,9 +46,38 @@ for _ in $(seq 1 300); do
     kill -0 "$run_pid" 2>/dev/null || fail "herald run exited"
     sleep 0.2
 done
-HD_E2E_SCHED_MS=10000 "$tools/hd_e2e" produce "$run" 1000 50 100 "$work/manifest.txt"
+HD_E2E_SCHED_MS=10000 "$tools/hd_e2e" produce "$run" 1000 50 100 "$work/manifest.0"
+"$tools/hd_e2e" repeat "$run" "$work/manifest.0" 1000 "$work/manifest.r" 1000
+cat "$work/manifest.0" "$work/manifest.r" > "$work/manifest.txt"
 HD_E2E_SCHED_STRICT=1 "$tools/hd_e2e" verify "$run" "$work/manifest.txt" 300 | tee "$work/verify.out" \
     || fail "verifier"
+# the new checks ran on every input they apply to (a workload without them would pass silently)
+count() { grep -c "$1" "$work/manifest.txt" || true; }
+malformed=$(count '^bad_') repeats=$(count '^repeat ') expired=$(count '^expired \|^sched_expired ')
+[ "$malformed" -eq 50 ] && [ "$repeats" -gt 0 ] && [ "$(count '^sched_expired ')" -gt 0 ] ||
+    fail "workload: $malformed malformed, $repeats repeats, $(count '^sched_expired ') held-then-expired"
+grep -q "^dead letters with the input's key, value and headers: $malformed ($((malformed * 4)) headers); SKIPPED reasons checked: $repeats duplicate, $expired expired$" "$work/verify.out" ||
+    fail "not every dead letter or SKIPPED reason was checked: $(grep '^dead letters with' "$work/verify.out")"
+# ... and they can fail: a manifest that differs from what was sent in one dead letter's key,
+# one's headers (an empty value where a null was sent), one's value, one duplicate's first
+# notification and one held-then-expired request's reason code fails the verifier, naming each
+awk '/^bad_/ && n < 3 { n++; if (n == 1) $8 = "41" $8; if (n == 2) sub(/e2e-null$/, "e2e-null=", $9)
+                        if (n == 3) $7 = "ff" $7; print $5 > "'"$work/tampered.ids"'" }
+     /^repeat / && !d { d = 1; sub(/DUP=[0-9a-f-]*/, "DUP=00000000-0000-5000-8000-000000000000")
+                        print $5 > "'"$work/tampered.ids"'" }
+     /^sched_expired / && !w { w = 1; sub(/WHY=expired/, "WHY=duplicate"); print $5 > "'"$work/tampered.ids"'" }
+     { print }' "$work/manifest.txt" > "$work/manifest.tampered"
+[ "$(wc -l < "$work/tampered.ids")" -eq 5 ] || fail "could not tamper with 5 manifest lines"
+if env -u HERALD_PG "$tools/hd_e2e" verify "$run" "$work/manifest.tampered" 120 > "$work/tampered.out" 2> "$work/tampered.err"; then
+    fail "the verifier passed a manifest with 5 wrong expectations"
+fi
+grep -q "inputs with problems 5$" "$work/tampered.out" || fail "tampered: $(grep 'inputs with problems' "$work/tampered.out")"
+for why in "key is not the input's key" "headers are not the input's headers" \
+    "value is not the input's bytes" "does not name 00000000-0000-5000-8000-000000000000" \
+    "SKIPPED with reason code expired, want duplicate"; do
+    grep -qF "$why" "$work/tampered.err" || fail "the verifier did not report: $why"
+done
+while read -r id; do grep -qF " $id (" "$work/tampered.err" || fail "tampered input $id not named"; done < "$work/tampered.ids"
 # scheduled requests (about 1 in 20) were held and released within a second of their time
 late=$(sed -n 's/.*latest release \(-\{0,1\}[0-9]*\) ms after.*/\1/p' "$work/verify.out")
 [ -n "$late" ] && [ "$late" -le 1000 ] || fail "a scheduled request was released ${late:-?} ms late"

@@ -5,21 +5,34 @@
  *   hd_e2e config RUN                      tenants + rules for the run (JSON, stdout)
  *   hd_e2e produce RUN N MALFORMED EVENTS MANIFEST [FIRST]
  *       produces N inputs (numbered from FIRST, default 0, so chunks of one run can be
- *       produced at different moments with their manifests concatenated): EVENTS domain events, MALFORMED bad ones (garbage bytes,
- *       unknown tenant, missing content), the rest valid requests of several shapes;
- *       writes MANIFEST: one line per input with where it landed, what must come of it
- *       and (for inputs that must be dead-lettered) the exact bytes, in hex. About 1 in
- *       20 valid requests is scheduled HD_E2E_SCHED_MS ahead ("AT=<epoch ms>").
+ *       produced at different moments with their manifests concatenated): EVENTS domain
+ *       events, MALFORMED bad ones (garbage bytes, unknown tenant, missing content), each
+ *       with a key of its own (binary bytes included) and headers (a traceparent, a
+ *       binary non-UTF-8 header twice, a header with a null value), the rest valid
+ *       requests of several shapes; writes MANIFEST: one line per input with where it
+ *       landed, what must come of it (statuses, SKIPPED reason codes, the notification a
+ *       duplicate must name) and, for inputs that must be dead-lettered, the exact value,
+ *       key and headers. About 1 in 20 valid requests is scheduled HD_E2E_SCHED_MS ahead
+ *       ("AT=<epoch ms>"); about 1 in 40 is scheduled as far and expires a quarter of that
+ *       before its time ("EXP=<epoch ms>"), so it is held and then SKIPPED "expired".
+ *   hd_e2e repeat RUN MANIFEST N OUT_MANIFEST FIRST
+ *       re-sends the idempotency keys of up to N "idem" inputs under new request ids.
  *   hd_e2e verify RUN MANIFEST [TIMEOUT_S]
  *       reads the status topics and the DLQ with read_committed until every expected
  *       outcome is there (then a few idle seconds more, to catch duplicates) and checks
- *       each input's outcomes exactly once; with HERALD_PG set, checks the read model
- *       holds each notification exactly once with its final status and history.
- *       A scheduled input must be SENT not before its time and SCHEDULED at most once
- *       (exactly once with HD_E2E_SCHED_STRICT=1: the run was fast enough to hold it).
+ *       each input's outcomes exactly once: SKIPPED with the expected reason code (a
+ *       duplicate's reason naming the first notification), a dead letter with the
+ *       input's key, value and headers untouched and the DLQ record keyed and headed as
+ *       the input was. With HERALD_PG set, checks the read model holds each notification
+ *       exactly once with its final status and history.
+ *       A scheduled input must not be queued, sent or (once held) skipped before its
+ *       time, and is SCHEDULED at most once; exactly once when a later input of its
+ *       partition was processed before its time (so it was processed before it too), or
+ *       for every scheduled input with HD_E2E_SCHED_STRICT=1.
  * Every tenant is "e2e-RUN-...", so runs on one broker and database do not mix.
  */
 #include <libpq-fe.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,18 +47,27 @@
 
 /* What a valid input must lead to, per channel. */
 enum shape { S_INAPP, S_EMAIL_INAPP, S_SMS, S_SMS_NOPHONE, S_EXPIRED, S_IDEM, S_EV_WELCOME,
-             S_EV_ORDER, S_BAD_BYTES, S_BAD_TENANT, S_BAD_CONTENT, S_REPEAT, S_SCHED, S__CNT };
+             S_EV_ORDER, S_BAD_BYTES, S_BAD_TENANT, S_BAD_CONTENT, S_REPEAT, S_SCHED,
+             S_SCHED_EXP, S__CNT };
 #define S__VALID 6 /* S_INAPP .. S_IDEM: the valid request shapes */
 
 static const char *const shape_names[] = {"inapp", "email_inapp", "sms", "sms_nophone",
                                           "expired", "idem", "ev_welcome", "ev_order",
-                                          "bad_bytes", "bad_tenant", "bad_content", "repeat", "sched"};
+                                          "bad_bytes", "bad_tenant", "bad_content", "repeat", "sched",
+                                          "sched_expired"};
 
-/* Expected statuses: channel list with terminal status; "-" for none (dead letter). */
+/* Expected outcomes: CHANNEL=terminal status, WHY=the SKIPPED reason code, DLQ=the dead
+ * letter's error code. The producer appends AT=, EXP= and (repeats) DUP=. */
 static const char *const shape_expect[] = {
-    "IN_APP=SENT", "EMAIL=SENT,IN_APP=SENT", "SMS=SENT", "SMS=FAILED", "PUSH=SKIPPED",
+    "IN_APP=SENT", "EMAIL=SENT,IN_APP=SENT", "SMS=SENT", "SMS=FAILED", "PUSH=SKIPPED,WHY=expired",
     "IN_APP=SENT", "EMAIL=SENT,IN_APP=SENT", "IN_APP=SENT", "DLQ=malformed",
-    "DLQ=unknown_tenant", "DLQ=missing_content", "IN_APP=SKIPPED", "IN_APP=SENT"};
+    "DLQ=unknown_tenant", "DLQ=missing_content", "IN_APP=SKIPPED,WHY=duplicate", "IN_APP=SENT",
+    "IN_APP=SKIPPED,WHY=expired"};
+
+static int shape_malformed(enum shape s)
+{
+    return s >= S_BAD_BYTES && s <= S_BAD_CONTENT;
+}
 
 /* A scheduled input (about 1 in 20 valid ones) is due this long after it is produced
  * (HD_E2E_SCHED_MS, default 5000). */
@@ -121,6 +143,12 @@ static json_t *make_input(const char *run, long i, enum shape s, long of, const 
         chans[0] = "IN_APP";
         json_object_set_new(o, "scheduled_at", json_integer(hd_now_ms() + sched_delay_ms()));
         break;
+    case S_SCHED_EXP: /* held (still valid when processed), expired when due */
+        chans[0] = "IN_APP";
+        json_object_set_new(o, "scheduled_at", json_integer(hd_now_ms() + sched_delay_ms()));
+        json_object_set_new(o, "expires_at",
+                            json_integer(hd_now_ms() + sched_delay_ms() - sched_delay_ms() / 4));
+        break;
     case S_IDEM:
     case S_REPEAT:
         chans[0] = "IN_APP";
@@ -163,6 +191,7 @@ static enum shape *make_shapes(long n, long malformed, long events)
         sh[i] = i < malformed ? (enum shape)(S_BAD_BYTES + i % 3)
               : i < malformed + events ? ((i % 2) ? S_EV_WELCOME : S_EV_ORDER)
                   : i % 20 == 7                ? S_SCHED
+                  : i % 40 == 13               ? S_SCHED_EXP
                                                : (enum shape)(i % S__VALID);
     unsigned long long x = 0x9e3779b97f4a7c15ULL;
     for (long i = n - 1; i > 0; i--) {
@@ -183,6 +212,80 @@ static void put_hex(FILE *f, const unsigned char *p, size_t n)
         fprintf(f, "%02x", p[i]);
 }
 
+/* A malformed input's key: its own (not tenant/user), with a NUL and a non-UTF-8 byte, so
+ * a dead letter that re-derives or truncates the key shows. Returns its length. */
+static size_t bad_key(const char *run, long i, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "e2e-%s-dlq-%ld/", run, i);
+    if (n < 0 || (size_t)n + 4 > size)
+        return 0;
+    memcpy(buf + n, "\0\xfek", 3);
+    return (size_t)n + 3;
+}
+
+/* A malformed input's headers: a W3C traceparent, a binary header (NUL, bytes that are
+ * not UTF-8) twice in a row with different values, and one with a null value. */
+static rd_kafka_headers_t *bad_headers(long i)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    char tp[64];
+    snprintf(tp, sizeof(tp), "00-4865726c64e2e000%016llx-%016llx-01", (unsigned long long)i + 1,
+             (unsigned long long)i * 7 + 1);
+    rd_kafka_header_add(h, "traceparent", -1, tp, -1);
+    unsigned char bin[6] = {0xff, 0xfe, 0x00, 0xc3, 0x28, (unsigned char)i};
+    rd_kafka_header_add(h, "e2e-bin", -1, bin, sizeof(bin));
+    rd_kafka_header_add(h, "e2e-bin", -1, "\x80second", 7);
+    rd_kafka_header_add(h, "e2e-null", -1, NULL, 0);
+    return h;
+}
+
+/* Headers in the manifest: NAME=HEX per header, NAME alone for a null value, ","
+ * between; "-" for none. */
+static void put_headers(FILE *f, const rd_kafka_headers_t *h)
+{
+    const char *name;
+    const void *val;
+    size_t len;
+    size_t i;
+    for (i = 0; rd_kafka_header_get_all(h, i, &name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++) {
+        fprintf(f, "%s%s%s", i ? "," : "", name, val ? "=" : "");
+        if (val)
+            put_hex(f, val, len);
+    }
+    if (!i)
+        fputc('-', f);
+}
+
+/* One manifest line: shape topic partition offset request-id expectations value-hex, and
+ * for a malformed input key-hex and headers. */
+static void put_manifest_line(FILE *f, const char *run, long i, enum shape s, const char *topic,
+                              const struct hd_kafka_delivery *dr, const char *rid, int64_t at,
+                              int64_t exp, const struct hd_buf *val)
+{
+    fprintf(f, "%s %s %d %lld %s %s", shape_names[s], topic, dr->partition,
+            (long long)dr->offset, rid, shape_expect[s]);
+    if (at)
+        fprintf(f, ",AT=%lld", (long long)at);
+    if (exp)
+        fprintf(f, ",EXP=%lld", (long long)exp);
+    fputc(' ', f);
+    if (!shape_malformed(s)) {
+        fputs("-\n", f);
+        return;
+    }
+    put_hex(f, (unsigned char *)val->data, val->len);
+    char key[160];
+    size_t kn = bad_key(run, i, key, sizeof(key));
+    fputc(' ', f);
+    put_hex(f, (unsigned char *)key, kn);
+    fputc(' ', f);
+    rd_kafka_headers_t *h = bad_headers(i);
+    put_headers(f, h);
+    rd_kafka_headers_destroy(h);
+    fputc('\n', f);
+}
+
 static int cmd_produce(const char *run, long n, long malformed, long events, const char *manifest,
                        long first)
 {
@@ -200,13 +303,19 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
     char **rids = hd_calloc((size_t)n, sizeof(*rids));
     const char **topics = hd_calloc((size_t)n, sizeof(*topics));
     struct hd_buf *vals = hd_calloc((size_t)n, sizeof(*vals));
-    int64_t *ats = hd_calloc((size_t)n, sizeof(*ats));
+    int64_t *ats = hd_calloc((size_t)n, sizeof(*ats)), *exps = hd_calloc((size_t)n, sizeof(*exps));
     for (long i = 0; i < n; i++) {
         char rid[HD_UUID_STRLEN + 64], key[160];
         const char *topic;
         json_t *o = make_input(run, first + i, sh[i], first + i, &topic, rid, sizeof(rid));
         snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(o, "tenant_id")),
                  json_string_value(json_object_get(o, "user_id")));
+        size_t kn = strlen(key);
+        rd_kafka_headers_t *hdrs = NULL;
+        if (shape_malformed(sh[i])) {
+            kn = bad_key(run, first + i, key, sizeof(key));
+            hdrs = bad_headers(first + i);
+        }
         if (sh[i] == S_BAD_BYTES) {
             hd_buf_printf(&vals[i], "not avro %ld ", first + i);
             hd_buf_append(&vals[i], "\0\xff\xc3", 3);
@@ -215,14 +324,17 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
             fprintf(stderr, "hd_e2e produce: input %ld: %s\n", i, err);
             return 1;
         }
-        json_t *at = json_object_get(o, "scheduled_at");
+        json_t *at = json_object_get(o, "scheduled_at"), *exp = json_object_get(o, "expires_at");
         ats[i] = at ? (int64_t)json_integer_value(at) : 0;
+        exps[i] = at && exp ? (int64_t)json_integer_value(exp) : 0;
         json_decref(o);
         rids[i] = hd_strdup(rid);
         topics[i] = topic;
         rd_kafka_resp_err_t e;
-        while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+        /* the producer owns hdrs once producev succeeds */
+        while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, kn),
                                       RD_KAFKA_V_VALUE(vals[i].data, vals[i].len),
+                                      RD_KAFKA_V_HEADERS(hdrs),
                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                       RD_KAFKA_V_OPAQUE(&dr[i]), RD_KAFKA_V_END)) ==
                RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -249,16 +361,8 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
                                 : "delivered without an offset");
             rc = 1;
         }
-        fprintf(f, "%s %s %d %lld %s %s", shape_names[sh[i]], topics[i], dr[i].partition,
-                (long long)dr[i].offset, rids[i], shape_expect[sh[i]]);
-        if (sh[i] == S_SCHED)
-            fprintf(f, ",AT=%lld", (long long)ats[i]);
-        fputc(' ', f);
-        if (sh[i] >= S_BAD_BYTES && sh[i] <= S_BAD_CONTENT)
-            put_hex(f, (unsigned char *)vals[i].data, vals[i].len);
-        else
-            fputc('-', f);
-        fputc('\n', f);
+        put_manifest_line(f, run, first + i, sh[i], topics[i], &dr[i], rids[i], ats[i], exps[i],
+                          &vals[i]);
         hd_buf_free(&vals[i]);
         hd_free(rids[i]);
     }
@@ -266,6 +370,7 @@ static int cmd_produce(const char *run, long n, long malformed, long events, con
     printf("produced %ld inputs (%ld malformed, %ld events)\n", n, malformed, events);
     hd_free(vals);
     hd_free(ats);
+    hd_free(exps);
     hd_free(rids);
     hd_free(topics);
     hd_free(dr);
@@ -320,8 +425,10 @@ static int cmd_repeat(const char *run, const char *in_manifest, long n, const ch
             fprintf(stderr, "hd_e2e repeat: %s\n", err);
             rc = 1;
         }
-        fprintf(out, "repeat %s %d %lld %s %s -\n", topic, part, (long long)off, rid,
-                shape_expect[S_REPEAT]);
+        char first_nid[HD_UUID_STRLEN]; /* the notification the duplicate's reason names */
+        hd_notification_id(rid0, "IN_APP", first_nid);
+        fprintf(out, "repeat %s %d %lld %s %s,DUP=%s -\n", topic, part, (long long)off, rid,
+                shape_expect[S_REPEAT], first_nid);
         hd_buf_free(&v);
         json_decref(o);
         k++;
@@ -347,10 +454,23 @@ struct entry {
     char dlq_code[48];
     unsigned char *bytes;          /* expected dead-letter value */
     size_t bytes_len;
+    int has_origin;                /* key and headers below are known (malformed inputs) */
+    unsigned char *key;            /* expected dead-letter key */
+    size_t key_len;
+    struct hd_header *hdrs;        /* expected dead-letter headers, in order */
+    size_t hdr_cnt;
+    char why[32];                  /* expected SKIPPED reason code; "" = not checked */
+    char dup_of[HD_UUID_STRLEN];   /* a duplicate's reason must name this notification */
     unsigned char seen[HD_CH__CNT][HD_ST__CNT];
-    int dlq_seen, dlq_bad;
+    int dlq_seen, dlq_bad, why_bad;
+    char bad[160];                 /* the first mismatch seen in a dead letter or reason */
     int64_t at;  /* scheduled_at, 0 = not scheduled */
+    int64_t exp; /* expires_at of a scheduled input, 0 = none */
     int early;   /* QUEUED or SENT before `at` */
+    int64_t first_at;   /* earliest occurred_at / failed_at of its outcomes */
+    int64_t held_at;    /* occurred_at of its (first) SCHEDULED */
+    int64_t skipped_at; /* earliest SKIPPED */
+    int must_hold;      /* processed before its time: a later input of its partition was */
 };
 
 static int by_rid(const void *a, const void *b)
@@ -367,21 +487,106 @@ static int parse_expect(struct entry *e, char *expect)
         if (!eq)
             return -1;
         *eq = '\0';
+        const char *val = eq + 1;
         if (!strcmp(tok, "AT")) {
-            e->at = atoll(eq + 1);
-            continue;
-        }
-        if (!strcmp(tok, "DLQ")) {
+            e->at = atoll(val);
+        } else if (!strcmp(tok, "EXP")) {
+            e->exp = atoll(val);
+        } else if (!strcmp(tok, "WHY")) {
+            snprintf(e->why, sizeof(e->why), "%s", val);
+        } else if (!strcmp(tok, "DUP")) {
+            snprintf(e->dup_of, sizeof(e->dup_of), "%s", val);
+        } else if (!strcmp(tok, "DLQ")) {
             e->dlq = 1;
-            snprintf(e->dlq_code, sizeof(e->dlq_code), "%s", eq + 1);
-            continue;
+            snprintf(e->dlq_code, sizeof(e->dlq_code), "%s", val);
+        } else {
+            int c = hd_channel_parse(tok), s = hd_status_parse(val);
+            if (c < 0 || s < 0)
+                return -1;
+            e->expect_status[c] = s;
         }
-        int c = hd_channel_parse(tok), s = hd_status_parse(eq + 1);
-        if (c < 0 || s < 0)
-            return -1;
-        e->expect_status[c] = s;
     }
     return 0;
+}
+
+/* Hex to a new buffer (caller frees); -1 on odd length or a non-hex digit. */
+static int unhex(const char *hex, size_t n, unsigned char **out, size_t *len)
+{
+    if (n % 2)
+        return -1;
+    *out = hd_malloc(n / 2 + 1);
+    *len = n / 2;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned int b;
+        if (sscanf(hex + 2 * i, "%2x", &b) != 1 || !strchr("0123456789abcdef", hex[2 * i]) ||
+            !strchr("0123456789abcdef", hex[2 * i + 1])) {
+            hd_free(*out);
+            *out = NULL;
+            return -1;
+        }
+        (*out)[i] = (unsigned char)b;
+    }
+    return 0;
+}
+
+/* Parses a headers column ("-", or NAME[=HEX] joined by ","). */
+static int parse_headers(struct entry *e, char *col)
+{
+    if (!strcmp(col, "-"))
+        return 0;
+    size_t cap = 1;
+    for (const char *p = col; *p; p++)
+        cap += *p == ',';
+    e->hdrs = hd_calloc(cap, sizeof(*e->hdrs));
+    char *save = NULL;
+    for (char *tok = strtok_r(col, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        struct hd_header *h = &e->hdrs[e->hdr_cnt++];
+        char *eq = strchr(tok, '=');
+        if (eq)
+            *eq = '\0';
+        h->key = hd_strdup(tok);
+        unsigned char *v = NULL;
+        if (eq && unhex(eq + 1, strlen(eq + 1), &v, &h->value_len))
+            return -1;
+        h->value = v;
+    }
+    return 0;
+}
+
+static void entry_clear(struct entry *e)
+{
+    hd_free(e->bytes);
+    hd_free(e->key);
+    for (size_t i = 0; i < e->hdr_cnt; i++) {
+        hd_free(e->hdrs[i].key);
+        hd_free(e->hdrs[i].value);
+    }
+    hd_free(e->hdrs);
+}
+
+/* Parses one manifest line: 7 columns, or 9 (key and headers) for a malformed input. */
+static int parse_line(struct entry *e, const char *line, size_t size)
+{
+    char expect[256], *hex = hd_calloc(1, size), *key = hd_calloc(1, size),
+                      *hdrs = hd_calloc(1, size);
+    long long off;
+    int n = sscanf(line, "%15s %63s %d %lld %127s %255s %s %s %s", e->shape, e->topic,
+                   &e->partition, &off, e->rid, expect, hex, key, hdrs);
+    int rc = (n == 7 || n == 9) && !parse_expect(e, expect) ? 0 : -1;
+    e->offset = off;
+    e->first_at = e->held_at = e->skipped_at = INT64_MAX;
+    if (rc == 0 && strcmp(hex, "-"))
+        rc = unhex(hex, strlen(hex), &e->bytes, &e->bytes_len);
+    if (rc == 0 && n == 9) {
+        e->has_origin = 1;
+        rc = unhex(key, strlen(key), &e->key, &e->key_len);
+        if (rc == 0)
+            rc = parse_headers(e, hdrs);
+    }
+    hd_free(hex);
+    hd_free(key);
+    hd_free(hdrs);
+    return rc;
 }
 
 static struct entry *load_manifest(const char *path, size_t *cnt)
@@ -401,23 +606,10 @@ static struct entry *load_manifest(const char *path, size_t *cnt)
             memset(es + cap, 0, cap * sizeof(*es));
             cap *= 2;
         }
-        struct entry *e = &es[n];
-        char expect[256], *hex = hd_calloc(1, lcap + 1);
-        long long off;
-        if (sscanf(line, "%15s %63s %d %lld %127s %255s %s", e->shape, e->topic, &e->partition,
-                   &off, e->rid, expect, hex) != 7 ||
-            parse_expect(e, expect)) {
+        if (parse_line(&es[n], line, lcap + 1)) {
             fprintf(stderr, "hd_e2e: bad manifest line: %s", line);
             exit(2);
         }
-        e->offset = off;
-        if (strcmp(hex, "-")) {
-            e->bytes_len = strlen(hex) / 2;
-            e->bytes = hd_malloc(e->bytes_len + 1);
-            for (size_t i = 0; i < e->bytes_len; i++)
-                sscanf(hex + 2 * i, "%2hhx", &e->bytes[i]);
-        }
-        hd_free(hex);
         n++;
     }
     free(line);
@@ -434,6 +626,8 @@ struct verify {
     long topic_counts[6];
     long stray; /* records of this run that match no input */
     int64_t max_late_ms; /* of a scheduled input's release (QUEUED) after its time */
+    long dlq_checked, hdrs_checked; /* dead letters compared with key and headers; headers */
+    long why_checked[2];            /* SKIPPED reasons checked: duplicate, expired */
 };
 
 static const char *const verify_topics[] = {HD_TOPIC_QUEUED,  HD_TOPIC_SENT, HD_TOPIC_FAILED,
@@ -448,25 +642,132 @@ static struct entry *find_rid(struct verify *v, const char *rid)
     return hit ? *hit : NULL;
 }
 
+/* Same optional bytes: both null, or both present with equal contents. */
+static int same_bytes(const void *a, size_t an, const void *b, size_t bn)
+{
+    return (!a) == (!b) && an == bn && (!an || !memcmp(a, b, an));
+}
+
+/* Headers h[0..n) are e's, in order? */
+static int same_headers(const struct entry *e, const struct hd_header *h, size_t n)
+{
+    if (n != e->hdr_cnt)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(h[i].key, e->hdrs[i].key) ||
+            !same_bytes(h[i].value, h[i].value_len, e->hdrs[i].value, e->hdrs[i].value_len))
+            return 0;
+    return 1;
+}
+
+/* The DLQ record's own key and headers: the input's key, its headers first and untouched,
+ * then only herald-* headers (herald-error-code naming the code). NULL if so. */
+static const char *dlq_record_mismatch(const struct entry *e, const rd_kafka_message_t *m)
+{
+    if (!same_bytes(m->key, m->key_len, e->key, e->key_len))
+        return "the DLQ record's Kafka key is not the input's";
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        h = NULL;
+    size_t n = h ? rd_kafka_header_cnt(h) : 0, code_seen = 0;
+    struct hd_header *got = hd_calloc(n + 1, sizeof(*got));
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        const void *val;
+        rd_kafka_header_get_all(h, i, &name, &val, &got[i].value_len);
+        got[i].key = (char *)name;
+        got[i].value = (void *)val;
+    }
+    int ok = n >= e->hdr_cnt && same_headers(e, got, e->hdr_cnt);
+    for (size_t i = e->hdr_cnt; ok && i < n; i++) {
+        ok = !strncmp(got[i].key, "herald-", 7);
+        code_seen |= !strcmp(got[i].key, "herald-error-code") &&
+                     same_bytes(got[i].value, got[i].value_len, e->dlq_code, strlen(e->dlq_code));
+    }
+    hd_free(got);
+    return !ok ? "the DLQ record's Kafka headers are not the input's (then herald-*)"
+         : !code_seen ? "the DLQ record has no herald-error-code header naming its code"
+                      : NULL;
+}
+
+/* What differs between a dead letter and the input it is for; NULL if nothing. */
+static const char *dlq_mismatch(const struct entry *e, const struct hd_dead_letter *dl,
+                                const rd_kafka_message_t *m)
+{
+    if (!e->dlq)
+        return "not expected";
+    if (strcmp(dl->error_code, e->dlq_code))
+        return "error code";
+    if (!same_bytes(dl->value, dl->value_len, e->bytes, e->bytes_len))
+        return "value is not the input's bytes";
+    if (!e->has_origin)
+        return NULL;
+    if (!same_bytes(dl->key, dl->key_len, e->key, e->key_len))
+        return "key is not the input's key";
+    if (!same_headers(e, dl->headers, dl->header_cnt))
+        return "headers are not the input's headers";
+    return dlq_record_mismatch(e, m);
+}
+
+static void entry_bad(struct entry *e, const char *fmt, const char *a, const char *b)
+{
+    if (!e->bad[0])
+        snprintf(e->bad, sizeof(e->bad), fmt, a, b);
+}
+
+static void observe_dead_letter(struct verify *v, const struct hd_dead_letter *dl,
+                                const rd_kafka_message_t *m)
+{
+    for (size_t i = 0; i < v->cnt; i++) {
+        struct entry *e = &v->es[i];
+        if (e->offset != dl->source_offset || e->partition != dl->source_partition ||
+            strcmp(e->topic, dl->source_topic))
+            continue;
+        v->topic_counts[4]++;
+        e->dlq_seen++;
+        if (dl->failed_at < e->first_at)
+            e->first_at = dl->failed_at;
+        const char *bad = dlq_mismatch(e, dl, m);
+        if (bad) {
+            e->dlq_bad++;
+            if (!e->bad[0])
+                snprintf(e->bad, sizeof(e->bad), "dead letter (%s, by %s): %s", dl->error_code,
+                         dl->processor, bad);
+        } else if (e->has_origin) {
+            v->dlq_checked++;
+            v->hdrs_checked += (long)e->hdr_cnt;
+        }
+    }
+}
+
+/* A SKIPPED status: the reason code the input expects; a duplicate names the first. */
+static void observe_skip(struct verify *v, struct entry *e, const struct hd_status_event *ev)
+{
+    if (ev->occurred_at < e->skipped_at)
+        e->skipped_at = ev->occurred_at;
+    if (!e->why[0])
+        return;
+    const char *code = ev->reason_code ? ev->reason_code : "(none)";
+    if (strcmp(code, e->why)) {
+        e->why_bad++;
+        entry_bad(e, "SKIPPED with reason code %s, want %s", code, e->why);
+    } else if (e->dup_of[0] && (!ev->reason || !strstr(ev->reason, e->dup_of))) {
+        e->why_bad++;
+        entry_bad(e, "duplicate's reason \"%s\" does not name %s", ev->reason ? ev->reason : "",
+                  e->dup_of);
+    } else {
+        v->why_checked[strcmp(e->why, "duplicate") != 0]++;
+    }
+}
+
 static void observe(struct verify *v, struct hd_serde *sd, const rd_kafka_message_t *m, int ti)
 {
     char err[256];
     if (ti == 4) {
         struct hd_dead_letter dl;
         memset(&dl, 0, sizeof(dl));
-        if (hd_dead_letter_decode(sd, m->payload, m->len, &dl, err, sizeof(err)) == 0) {
-            for (size_t i = 0; i < v->cnt; i++) {
-                struct entry *e = &v->es[i];
-                if (e->offset != dl.source_offset || e->partition != dl.source_partition ||
-                    strcmp(e->topic, dl.source_topic))
-                    continue;
-                v->topic_counts[ti]++;
-                e->dlq_seen++;
-                if (!e->dlq || strcmp(dl.error_code, e->dlq_code) || dl.value_len != e->bytes_len ||
-                    memcmp(dl.value, e->bytes, e->bytes_len))
-                    e->dlq_bad++;
-            }
-        }
+        if (hd_dead_letter_decode(sd, m->payload, m->len, &dl, err, sizeof(err)) == 0)
+            observe_dead_letter(v, &dl, m);
         hd_dead_letter_clear(&dl);
         return;
     }
@@ -476,17 +777,70 @@ static void observe(struct verify *v, struct hd_serde *sd, const rd_kafka_messag
         !strncmp(ev.tenant_id, v->prefix, strlen(v->prefix))) {
         v->topic_counts[ti]++;
         struct entry *e = find_rid(v, ev.request_id);
-        if (!e)
+        if (!e) {
             v->stray++;
-        else if (e->seen[ev.channel][ev.status] < 255)
+            hd_status_event_clear(&ev);
+            return;
+        }
+        if (e->seen[ev.channel][ev.status] < 255)
             e->seen[ev.channel][ev.status]++;
-        if (e && e->at && (ev.status == HD_ST_QUEUED || ev.status == HD_ST_SENT)) {
+        if (ev.occurred_at < e->first_at)
+            e->first_at = ev.occurred_at;
+        if (ev.status == HD_ST_SKIPPED)
+            observe_skip(v, e, &ev);
+        if (ev.status == HD_ST_SCHEDULED && ev.occurred_at < e->held_at)
+            e->held_at = ev.occurred_at;
+        if (e->at && (ev.status == HD_ST_QUEUED || ev.status == HD_ST_SENT)) {
             e->early += ev.occurred_at < e->at;
             if (ev.status == HD_ST_QUEUED && ev.occurred_at - e->at > v->max_late_ms)
                 v->max_late_ms = ev.occurred_at - e->at;
         }
     }
     hd_status_event_clear(&ev);
+}
+
+/* Until when a scheduled input is held if processed: its time, or its expiry if sooner
+ * (validate skips it as expired from then on). */
+static int64_t hold_by(const struct entry *e)
+{
+    return e->exp && e->exp < e->at ? e->exp : e->at;
+}
+
+static int by_position(const void *a, const void *b)
+{
+    const struct entry *x = *(struct entry *const *)a, *y = *(struct entry *const *)b;
+    if (x->partition != y->partition)
+        return x->partition < y->partition ? -1 : 1;
+    return x->offset > y->offset ? -1 : x->offset < y->offset; /* later offsets first */
+}
+
+/* A task processes a partition in offset order and stamps each outcome with the time its
+ * batch was processed, so an outcome of a later request in the same partition at time T
+ * proves that an earlier one was processed at or before T. A scheduled request proven
+ * processed before it was due must have been held, exactly once. Returns how many. */
+static long mark_must_hold(struct verify *v)
+{
+    struct entry **pos = hd_calloc(v->cnt + 1, sizeof(*pos));
+    size_t n = 0;
+    for (size_t i = 0; i < v->cnt; i++)
+        if (!strcmp(v->es[i].topic, HD_TOPIC_REQUESTS))
+            pos[n++] = &v->es[i];
+    qsort(pos, n, sizeof(*pos), by_position);
+    long must = 0;
+    int64_t later = INT64_MAX; /* earliest outcome of a later request of the partition */
+    for (size_t i = 0; i < n; i++) {
+        struct entry *e = pos[i];
+        if (i && e->partition != pos[i - 1]->partition)
+            later = INT64_MAX;
+        if (e->at && later < hold_by(e)) {
+            e->must_hold = 1;
+            must++;
+        }
+        if (e->first_at < later)
+            later = e->first_at;
+    }
+    hd_free(pos);
+    return must;
 }
 
 /* Is everything expected of e there (possibly more)? */
@@ -509,8 +863,8 @@ static int entry_check(const struct entry *e, int *printed)
     int sched_exact = strict && !strcmp(strict, "1");
     if (e->dlq) {
         if (e->dlq_seen != 1 || e->dlq_bad)
-            snprintf(why, sizeof(why), "dead letters seen %d (want 1), mismatched %d", e->dlq_seen,
-                     e->dlq_bad);
+            snprintf(why, sizeof(why), "dead letters seen %d (want 1), mismatched %d%s%s",
+                     e->dlq_seen, e->dlq_bad, e->bad[0] ? ": " : "", e->bad);
     } else {
         if (e->dlq_seen)
             snprintf(why, sizeof(why), "unexpected dead letter");
@@ -520,20 +874,31 @@ static int entry_check(const struct entry *e, int *printed)
                 if (e->expect_status[c] >= 0) {
                     int terminal = e->expect_status[c];
                     want = s == terminal || (s == HD_ST_QUEUED && terminal != HD_ST_SKIPPED);
-                    /* held at most once; released late (a slow or crashed run) is lawful */
-                    if (s == HD_ST_SCHEDULED && e->at && !sched_exact && e->seen[c][s] <= 1)
-                        want = e->seen[c][s];
-                    else if (s == HD_ST_SCHEDULED && e->at)
-                        want = 1;
+                    /* held at most once, and once when it was processed before its time; a
+                     * backlog that passes its time lawfully leaves it unheld */
+                    if (s == HD_ST_SCHEDULED && e->at)
+                        want = sched_exact || e->must_hold || e->seen[c][s] > 1 ? 1
+                                                                                : e->seen[c][s];
                 }
                 if (e->seen[c][s] != want)
-                    snprintf(why, sizeof(why), "%s %s seen %d times, want %d", hd_channel_name(c),
-                             hd_status_name(s), e->seen[c][s], want);
+                    snprintf(why, sizeof(why), "%s %s seen %d times, want %d%s", hd_channel_name(c),
+                             hd_status_name(s), e->seen[c][s], want,
+                             s == HD_ST_SCHEDULED && e->must_hold && !sched_exact
+                                 ? " (a later input of its partition was processed before its time)"
+                                 : "");
             }
+        if (!why[0] && e->why_bad)
+            snprintf(why, sizeof(why), "%s", e->bad);
     }
     if (!why[0] && e->early)
         snprintf(why, sizeof(why), "scheduled for %lld, queued or sent %d times before that",
                  (long long)e->at, e->early);
+    if (!why[0] && e->at && e->held_at != INT64_MAX && e->held_at >= hold_by(e))
+        snprintf(why, sizeof(why), "held at %lld, not before its time %lld", (long long)e->held_at,
+                 (long long)hold_by(e));
+    if (!why[0] && e->at && e->held_at != INT64_MAX && e->skipped_at < e->at)
+        snprintf(why, sizeof(why), "held, then skipped at %lld, before its time %lld",
+                 (long long)e->skipped_at, (long long)e->at);
     if (why[0]) {
         bad = 1;
         if ((*printed)++ < 20)
@@ -678,6 +1043,7 @@ static int cmd_verify(const char *run, const char *manifest, int timeout_s)
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    long must_hold = mark_must_hold(&v);
     int printed = 0, bad = 0;
     for (size_t i = 0; i < v.cnt; i++)
         bad += entry_check(&v.es[i], &printed);
@@ -707,14 +1073,18 @@ static int cmd_verify(const char *run, const char *manifest, int timeout_s)
     printf("topic totals %s the workload's: queued %ld, sent %ld, failed %ld, skipped %ld, "
            "dead letters %ld\n",
            totals_ok ? "match" : "DIFFER from", want[0], want[1], want[2], want[3], want[4]);
-    printf("scheduled %ld: %ld held (SCHEDULED), none released early unless reported above; "
-           "latest release %lld ms after its time\n",
-           sched, v.topic_counts[5], (long long)v.max_late_ms);
+    printf("scheduled %ld: %ld held (SCHEDULED), %ld of them provably processed before their "
+           "time; none released early unless reported above; latest release %lld ms after its "
+           "time\n",
+           sched, v.topic_counts[5], must_hold, (long long)v.max_late_ms);
+    printf("dead letters with the input's key, value and headers: %ld (%ld headers); "
+           "SKIPPED reasons checked: %ld duplicate, %ld expired\n",
+           v.dlq_checked, v.hdrs_checked, v.why_checked[0], v.why_checked[1]);
     int rc = bad || v.stray || !totals_ok ? 1 : 0;
     if (cfg.pg && check_pg(&v, cfg.pg, timeout_s))
         rc = 1;
     for (size_t i = 0; i < v.cnt; i++)
-        hd_free(v.es[i].bytes);
+        entry_clear(&v.es[i]);
     hd_free(v.es);
     hd_free(v.idx);
     hd_serde_destroy(sd);
