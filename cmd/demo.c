@@ -7,6 +7,11 @@
  * sample domain events and requests (one of them malformed), then prints what
  * happened to each: statuses, dead letters, the inbox through the API.
  * With --serve it keeps running and prints the API address and tokens.
+ *
+ * It checks what it shows: every sample must end exactly as expected (statuses
+ * with their reason codes, dead letters with their error codes) and the API must
+ * answer as expected (the inbox with items, the unread count, a read accepted, 401
+ * for a bad token); otherwise it says which check failed and exits 1.
  */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -60,39 +65,49 @@ struct demo_input {
     const char *topic; /* NULL: raw bytes on notification.requests */
     const char *what;
     const char *json;
+    /* terminal outcomes, space-separated: CHANNEL=STATUS[:reason code] or DLQ=error code */
+    const char *expect;
 };
 
 static const struct demo_input demo_inputs[] = {
     {"user.registered", "user.registered acme/alice",
      "{\"event_id\": \"evt-1\", \"tenant_id\": \"acme\", \"user_id\": \"alice\","
-     " \"email\": \"alice@example.com\", \"name\": \"Alice\", \"locale\": \"en\"}"},
+     " \"email\": \"alice@example.com\", \"name\": \"Alice\", \"locale\": \"en\"}",
+     "EMAIL=SENT IN_APP=SENT"},
     {"order.created", "order.created acme/alice",
      "{\"event_id\": \"evt-2\", \"tenant_id\": \"acme\", \"user_id\": \"alice\","
      " \"order_id\": \"A-1001\", \"total\": 129.9, \"currency\": \"EUR\","
      " \"items\": [{\"sku\": \"TEA-01\", \"name\": \"Green tea\", \"quantity\": 3,"
-     " \"unit_price\": 43.3}]}"},
+     " \"unit_price\": 43.3}]}",
+     "IN_APP=SENT"},
     {"payment.failed", "payment.failed acme/bob (no phone on file)",
      "{\"event_id\": \"evt-3\", \"tenant_id\": \"acme\", \"user_id\": \"bob\","
      " \"payment_id\": \"P-77\", \"amount\": 42.0, \"currency\": \"EUR\","
-     " \"reason\": \"card declined\"}"},
+     " \"reason\": \"card declined\"}",
+     "IN_APP=SENT SMS=FAILED:no_address"},
     {"notification.requests", "request globex/carol EMAIL+IN_APP",
      "{\"request_id\": \"demo-req-1\", \"tenant_id\": \"globex\", \"user_id\": \"carol\","
      " \"channels\": [\"EMAIL\", \"IN_APP\"], \"category\": \"TRANSACTIONAL\","
      " \"content\": {\"subject\": \"Your invoice\", \"title\": \"Invoice ready\","
      " \"text\": \"Invoice 2026-11 is ready.\"},"
-     " \"recipient\": {\"email\": \"carol@globex.example\"}}"},
+     " \"recipient\": {\"email\": \"carol@globex.example\"}}",
+     "EMAIL=SENT IN_APP=SENT"},
     {"notification.requests", "request globex/carol SMS",
      "{\"request_id\": \"demo-req-2\", \"tenant_id\": \"globex\", \"user_id\": \"carol\","
      " \"channels\": [\"SMS\"], \"content\": {\"text\": \"Your code is 417 902\"},"
-     " \"recipient\": {\"phone\": \"+14155550123\"}}"},
+     " \"recipient\": {\"phone\": \"+14155550123\"}}",
+     "SMS=SENT"},
     {"notification.requests", "request acme/alice PUSH, already expired",
      "{\"request_id\": \"demo-req-3\", \"tenant_id\": \"acme\", \"user_id\": \"alice\","
      " \"channels\": [\"PUSH\"], \"content\": {\"title\": \"Flash sale\", \"text\": \"Ends now\"},"
-     " \"expires_at\": 1000}"},
+     " \"expires_at\": 1000}",
+     "PUSH=SKIPPED:expired"},
     {"notification.requests", "request initech/dave (unknown tenant)",
      "{\"request_id\": \"demo-req-4\", \"tenant_id\": \"initech\", \"user_id\": \"dave\","
-     " \"channels\": [\"EMAIL\"], \"content\": {\"text\": \"hello\"}}"},
-    {NULL, "garbage bytes on notification.requests", "this is not an Avro record"},
+     " \"channels\": [\"EMAIL\"], \"content\": {\"text\": \"hello\"}}",
+     "DLQ=unknown_tenant"},
+    {NULL, "garbage bytes on notification.requests", "this is not an Avro record",
+     "DLQ=malformed"},
 };
 
 #define DEMO_INPUTS (sizeof(demo_inputs) / sizeof(demo_inputs[0]))
@@ -104,6 +119,7 @@ struct demo_outcome {
     size_t request_cnt;
     struct hd_buf lines; /* what happened, one line per status or dead letter */
     int terminal;        /* terminal statuses + dead letters seen */
+    char got[8][64];     /* the first of them, as demo_input.expect spells them */
 };
 
 struct demo_thread {
@@ -188,6 +204,16 @@ static struct demo_outcome *by_request(struct demo_outcome *out, const char *req
     return NULL;
 }
 
+/* Records one terminal outcome of o: "WHAT=CODE[:REASON]". */
+static void demo_got(struct demo_outcome *o, const char *what, const char *code,
+                     const char *reason)
+{
+    if (o->terminal < (int)HD_ARRAY_SIZE(o->got))
+        snprintf(o->got[o->terminal], sizeof(o->got[0]), "%s=%s%s%s", what, code,
+                 reason ? ":" : "", reason ? reason : "");
+    o->terminal++;
+}
+
 /* Applies one watched record to the outcomes. */
 static void demo_observe(struct hd_serde *sd, const rd_kafka_message_t *m,
                          struct demo_outcome *out)
@@ -215,7 +241,7 @@ static void demo_observe(struct hd_serde *sd, const rd_kafka_message_t *m,
                     dl.source_offset == out[i].offset) {
                     hd_buf_printf(&out[i].lines, "      dead letter  %s by %s: %s\n",
                                   dl.error_code, dl.processor, dl.error);
-                    out[i].terminal++;
+                    demo_got(&out[i], "DLQ", dl.error_code, NULL);
                 }
             }
         hd_dead_letter_clear(&dl);
@@ -228,14 +254,44 @@ static void demo_observe(struct hd_serde *sd, const rd_kafka_message_t *m,
             hd_buf_printf(&o->lines, "      %-7s %-8s via %-7s%s%s\n", hd_channel_name(ev.channel),
                           hd_status_name(ev.status), ev.provider ? ev.provider : "-",
                           ev.reason_code ? "  reason: " : "", ev.reason_code ? ev.reason_code : "");
-            o->terminal++;
+            int why = ev.status == HD_ST_SKIPPED || ev.status == HD_ST_FAILED;
+            demo_got(o, hd_channel_name(ev.channel), hd_status_name(ev.status),
+                     why ? (ev.reason_code ? ev.reason_code : "-") : NULL);
         }
         hd_status_event_clear(&ev);
     }
 }
 
-/* Terminal outcomes each input leads to (statuses per channel, or a dead letter). */
-static const int demo_expected[DEMO_INPUTS] = {2, 1, 2, 2, 1, 1, 1, 1};
+/* How many terminal outcomes input i leads to (statuses per channel, or a dead letter). */
+static int demo_expected(size_t i)
+{
+    int n = 1;
+    for (const char *p = demo_inputs[i].expect; *p; p++)
+        n += *p == ' ';
+    return n;
+}
+
+/* Did input i end exactly as expected (each outcome once, nothing else)? Prints why not. */
+static int demo_outcome_ok(size_t i, const struct demo_outcome *o)
+{
+    char want[256];
+    snprintf(want, sizeof(want), "%s", demo_inputs[i].expect);
+    int used[HD_ARRAY_SIZE(o->got)] = {0}, ok = o->terminal == demo_expected(i);
+    for (char *save, *tok = strtok_r(want, " ", &save); ok && tok; tok = strtok_r(NULL, " ", &save)) {
+        int hit = 0;
+        for (int k = 0; !hit && k < o->terminal && k < (int)HD_ARRAY_SIZE(o->got); k++)
+            if (!used[k] && !strcmp(o->got[k], tok))
+                hit = used[k] = 1;
+        ok = hit;
+    }
+    if (!ok) {
+        printf("      UNEXPECTED: want %s; got", demo_inputs[i].expect);
+        for (int k = 0; k < o->terminal && k < (int)HD_ARRAY_SIZE(o->got); k++)
+            printf(" %s", o->got[k]);
+        printf("\n");
+    }
+    return ok;
+}
 
 static int demo_collect(const struct hd_config *cfg, struct hd_serde *sd, struct demo_outcome *out,
                         char *err, size_t err_size)
@@ -253,7 +309,7 @@ static int demo_collect(const struct hd_config *cfg, struct hd_serde *sd, struct
             rd_kafka_message_destroy(m);
         done = 1;
         for (size_t i = 0; i < DEMO_INPUTS; i++)
-            done &= out[i].terminal >= demo_expected[i];
+            done &= out[i].terminal >= demo_expected(i);
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
@@ -313,29 +369,67 @@ static int demo_wait_read_model(const char *conninfo, int want)
     return have >= want ? 0 : -1;
 }
 
-static void demo_show_api(int port, struct hd_jwt_signer *signer)
+/* Prints one check of an API answer; returns 1 if it failed. */
+static int demo_check(int ok, const char *what)
+{
+    printf("    %s %s\n", ok ? "ok:" : "FAILED:", what);
+    return !ok;
+}
+
+/* The "items" of a list answer (a new reference, NULL if there is none). */
+static json_t *demo_items(const struct hd_buf *body)
+{
+    json_t *o = json_loads(body->data ? body->data : "", 0, NULL);
+    json_t *items = json_incref(json_object_get(o, "items"));
+    json_decref(o);
+    return json_is_array(items) ? items : (json_decref(items), NULL);
+}
+
+/* Shows the inbox through the API and checks every answer; returns how many failed. */
+static int demo_show_api(int port, struct hd_jwt_signer *signer)
 {
     char *alice = hd_jwt_sign(signer, "alice", "acme", 3600);
     char *carol = hd_jwt_sign(signer, "carol", "globex", 3600);
     struct hd_buf body = HD_BUF_INIT;
+    int failed = 0;
     printf("\nThe inbox through the API (JWT for acme/alice, then globex/carol):\n");
-    demo_http(port, "GET", "/v1/me/notifications?limit=10", alice, &body);
-    demo_http(port, "GET", "/v1/me/notifications/unread-count", alice, &body);
-    demo_http(port, "GET", "/v1/me/notifications?limit=1", alice, &body);
-    json_t *list = json_loads(body.data ? body.data : "", 0, NULL);
-    const char *id = json_string_value(json_object_get(
-        json_array_get(json_object_get(list, "items"), 0), "id"));
+    long code = demo_http(port, "GET", "/v1/me/notifications?channel=IN_APP&limit=10", alice, &body);
+    json_t *inbox = demo_items(&body);
+    failed += demo_check(code == 200 && json_array_size(inbox) == 2,
+                         "200 with alice's 2 inbox items (welcome, order)");
+    code = demo_http(port, "GET", "/v1/me/notifications/unread-count", alice, &body);
+    json_t *o = json_loads(body.data ? body.data : "", 0, NULL);
+    failed += demo_check(code == 200 && json_integer_value(json_object_get(o, "unread")) == 2,
+                         "200, both unread");
+    json_decref(o);
+    code = demo_http(port, "GET", "/v1/me/notifications?channel=IN_APP&limit=1", alice, &body);
+    json_t *first = demo_items(&body);
+    const char *id = json_string_value(json_object_get(json_array_get(first, 0), "id"));
+    failed += demo_check(code == 200 && id && json_array_size(first) == 1, "200 with one item");
     if (id) {
         char path[256];
         snprintf(path, sizeof(path), "/v1/me/notifications/%s/read", id);
-        demo_http(port, "POST", path, alice, &body);
+        code = demo_http(port, "POST", path, alice, &body);
+        failed += demo_check(code == 202, "202: the read goes through Kafka");
     }
-    json_decref(list);
-    demo_http(port, "GET", "/v1/me/notifications", carol, &body);
-    demo_http(port, "GET", "/v1/me/notifications", "not-a-token", &body);
+    json_decref(first);
+    code = demo_http(port, "GET", "/v1/me/notifications", carol, &body);
+    json_t *theirs = demo_items(&body);
+    int foreign = 0;
+    for (size_t i = 0; i < json_array_size(theirs); i++)
+        for (size_t j = 0; j < json_array_size(inbox); j++)
+            foreign += json_equal(json_object_get(json_array_get(theirs, i), "id"),
+                                  json_object_get(json_array_get(inbox, j), "id"));
+    failed += demo_check(code == 200 && json_array_size(theirs) == 3 && !foreign,
+                         "200 with carol's 3 notifications (EMAIL, IN_APP, SMS), none of alice's");
+    json_decref(theirs);
+    json_decref(inbox);
+    code = demo_http(port, "GET", "/v1/me/notifications", "not-a-token", &body);
+    failed += demo_check(code == 401, "401 for a bad token");
     hd_buf_free(&body);
     hd_free(alice);
     hd_free(carol);
+    return failed;
 }
 
 static int usage(int rc)
@@ -443,6 +537,53 @@ static int demo_start(struct demo *d, struct hd_config *cfg, int serve, char *er
     return 0;
 }
 
+/* Prints what happened to each sample; returns how many did not end as expected. */
+static int demo_report(const struct demo_outcome *out)
+{
+    int failed = 0;
+    printf("\nWhat happened to each:\n");
+    for (size_t i = 0; i < DEMO_INPUTS; i++) {
+        printf("  [%zu] %s\n%s", i + 1, demo_inputs[i].what,
+               out[i].lines.data ? out[i].lines.data : "");
+        failed += !demo_outcome_ok(i, &out[i]);
+    }
+    return failed;
+}
+
+/* Notifications the samples leave in the read model: every outcome but dead letters. */
+static int demo_rows_expected(void)
+{
+    int n = 0;
+    for (size_t i = 0; i < DEMO_INPUTS; i++)
+        n += strncmp(demo_inputs[i].expect, "DLQ=", 4) ? demo_expected(i) : 0;
+    return n;
+}
+
+/* Publishes the samples, shows and checks what came of them. Returns 0 if all is as
+ * expected, else -1 with err. */
+static int demo_samples(struct demo *d, struct hd_config *cfg, struct hd_serde *sd,
+                        struct demo_outcome *out, char *err, size_t n)
+{
+    printf("\nPublishing %zu samples...\n", DEMO_INPUTS);
+    if (demo_publish(cfg, sd, out, err, n))
+        return -1;
+    int rc = demo_collect(cfg, sd, out, err, n);
+    int failed = demo_report(out);
+    if (rc)
+        return -1;
+    if (failed)
+        return hd_seterr(-1, err, n, "%d of %zu samples did not end as expected", failed,
+                         DEMO_INPUTS);
+    if (demo_wait_read_model(cfg->pg, demo_rows_expected()))
+        return hd_seterr(-1, err, n, "the read model did not catch up in %d s",
+                         DEMO_TIMEOUT_MS / 1000);
+    failed = demo_show_api(hd_api_port(d->api), d->signer);
+    if (failed)
+        return hd_seterr(-1, err, n, "%d API answers were not as expected", failed);
+    printf("\nDemo ok: every sample ended as expected and the API answered as expected.\n");
+    return 0;
+}
+
 int hd_cmd_demo(int argc, char **argv, struct hd_config *cfg)
 {
     int serve = 0;
@@ -466,20 +607,9 @@ int hd_cmd_demo(int argc, char **argv, struct hd_config *cfg)
     char err[1024];
     int rc = 1;
     struct hd_serde *sd = hd_serde_new(err, sizeof(err));
-    if (!sd || demo_start(&d, cfg, serve, err, sizeof(err)))
+    if (!sd || demo_start(&d, cfg, serve, err, sizeof(err)) ||
+        demo_samples(&d, cfg, sd, out, err, sizeof(err)))
         goto done;
-    printf("\nPublishing %zu samples...\n", DEMO_INPUTS);
-    if (demo_publish(cfg, sd, out, err, sizeof(err)) ||
-        demo_collect(cfg, sd, out, err, sizeof(err)))
-        goto done;
-    printf("\nWhat happened to each:\n");
-    for (size_t i = 0; i < DEMO_INPUTS; i++)
-        printf("  [%zu] %s\n%s", i + 1, demo_inputs[i].what, out[i].lines.data ? out[i].lines.data : "");
-    if (demo_wait_read_model(cfg->pg, 9)) {
-        snprintf(err, sizeof(err), "the read model did not catch up in %d s", DEMO_TIMEOUT_MS / 1000);
-        goto done;
-    }
-    demo_show_api(hd_api_port(d.api), d.signer);
     if (serve) {
         char *tok = hd_jwt_sign(d.signer, "alice", "acme", 24 * 3600);
         printf("\nServing. API: http://127.0.0.1:%d  token for acme/alice:\n%s\n"
@@ -492,6 +622,7 @@ int hd_cmd_demo(int argc, char **argv, struct hd_config *cfg)
     }
     rc = 0;
 done:
+    fflush(stdout);
     if (rc)
         fprintf(stderr, "herald demo: %s\n", err);
     demo_teardown(&d);
