@@ -139,16 +139,19 @@ static int read_file(const char *dir, const char *name, struct hd_buf *out, char
     return rc;
 }
 
-/* Pins the process to the CPU it runs on; children (node) inherit it. Returns the CPU or -1. */
-static int pin_one_cpu(void)
+/* Pins the process to the CPU it runs on; children (node) inherit it. Writes where it runs
+ * ("CPU 1", or "any CPU (pinning failed: why)") to `where`. */
+static void pin_one_cpu(char *where, size_t size)
 {
     int cpu = sched_getcpu();
-    if (cpu < 0)
-        return -1;
     cpu_set_t set;
     CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return sched_setaffinity(0, sizeof(set), &set) == 0 ? cpu : -1;
+    if (cpu >= 0)
+        CPU_SET(cpu, &set);
+    if (cpu >= 0 && sched_setaffinity(0, sizeof(set), &set) == 0)
+        snprintf(where, size, "CPU %d", cpu);
+    else
+        snprintf(where, size, "any CPU (pinning failed: %s)", strerror(errno));
 }
 
 static double now_s(void)
@@ -370,11 +373,12 @@ int hd_cmd_bench_templates(int argc, char **argv, struct hd_config *cfg)
     char err[1024] = "";
     struct result res[HD_ARRAY_SIZE(cases)];
     memset(res, 0, sizeof(res));
-    int cpu = pin_one_cpu(), rc = 1;
-    printf("herald bench templates: one thread on %s%d, median of %d round%s of %g s after %g s "
+    char where[128];
+    int rc = 1;
+    pin_one_cpu(where, sizeof(where));
+    printf("herald bench templates: one thread on %s, median of %d round%s of %g s after %g s "
            "of warm-up; inputs in %s\n",
-           cpu >= 0 ? "CPU " : "any CPU (pinning failed) ", cpu, a.rounds, a.rounds == 1 ? "" : "s",
-           a.seconds, a.warmup, dir);
+           where, a.rounds, a.rounds == 1 ? "" : "s", a.seconds, a.warmup, dir);
     fflush(stdout);
     for (size_t i = 0; i < HD_ARRAY_SIZE(cases); i++)
         if (bench_herald(dir, &cases[i], &a, &res[i], err, sizeof(err)))

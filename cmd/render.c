@@ -5,7 +5,8 @@
  * Renders one template with the engine the render processor uses and prints
  * exactly the result (no newline added). Partials are the files
  * DIR/NAME.mustache; data is a JSON file, "-" for standard input (none: {}).
- * Errors go to stderr with exit code 1; a bad command line exits 2.
+ * Errors go to stderr with exit code 1; a bad command line (an unknown flag or
+ * --escape value, no --template) exits 2.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -126,6 +127,12 @@ static int parse_args(int argc, char **argv, struct render_args *a)
         fprintf(stderr, "herald render: --template is required\n");
         return 2;
     }
+    enum hd_tpl_escape e;
+    if (parse_escape(a->escape, &e)) {
+        fprintf(stderr, "herald render: --escape wants html, none or json, not \"%s\"\n",
+                a->escape);
+        return 2;
+    }
     return 0;
 }
 
@@ -150,9 +157,7 @@ static int render(const struct render_args *a, struct hd_buf *src, struct hd_buf
 {
     struct hd_tpl_render_opts o = {
         .strict = a->strict, .locale = a->locale, .timezone = a->timezone};
-    if (parse_escape(a->escape, &o.escape))
-        return hd_seterr(HD_ERR_INVALID, err, err_size,
-                         "--escape wants html, none or json, not \"%s\"", a->escape);
+    parse_escape(a->escape, &o.escape); /* checked by parse_args */
     if (read_file(a->tpl, src))
         return hd_seterr(HD_ERR, err, err_size, "%s: %s", a->tpl, strerror(errno));
     json_t *data = load_data(a->data, err, err_size);

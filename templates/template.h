@@ -2,15 +2,19 @@
  * The template engine: Mustache as its spec defines it (including the
  * optional inheritance and dynamic-names modules), Handlebars-style block
  * helpers (if, unless, each, with, lookup) and ICU-backed formatters
- * (formatDate, formatNumber, formatCurrency, plural, relativeTime, ...).
+ * (formatDate, formatNumber, formatCurrency, plural, relativeTime,
+ * formatMessage for ICU MessageFormat, ...).
  *
  * A template is compiled once into an immutable program (struct hd_tpl), which
  * any number of threads may render at the same time. Partials are resolved
  * through a caller's callback: names written in the template are resolved and
  * compiled together with it; names only known at render time ({{>*name}},
  * {{<*name}}) on first use, then kept. Rendering goes through a renderer
- * (one per thread) whose buffers grow once and are then reused, so a steady
- * stream of renders does not allocate. Nothing here knows about Kafka.
+ * (one per thread) whose buffers and ICU objects are kept and reused, so a
+ * steady stream of renders allocates nothing on Herald's side; ICU 72 itself
+ * allocates once per number it formats (a date's numeric fields included),
+ * and an object printed as JSON goes through jansson
+ * (docs/TEMPLATES.md, "Allocation"). Nothing here knows about Kafka.
  */
 #ifndef HD_TEMPLATE_H
 #define HD_TEMPLATE_H
@@ -77,6 +81,12 @@ struct hd_tpl_render_opts {
 struct hd_tpl_renderer *hd_tpl_renderer_new(void);
 /* Frees the renderer and its cached formatters. Accepts NULL. */
 void hd_tpl_renderer_destroy(struct hd_tpl_renderer *r);
+/*
+ * The work the last hd_tpl_render on r did, in steps (nodes visited and loop
+ * passes), whether it succeeded or not. A render stops with an error past
+ * HD_TPL_MAX_STEPS steps (2^22 by default) or 16 MiB of output.
+ */
+uint64_t hd_tpl_renderer_steps(const struct hd_tpl_renderer *r);
 
 /*
  * Renders t with `data` (borrowed; any JSON value) as the root context,

@@ -16,12 +16,16 @@
  *
  * Opening an ICU formatter costs far more than using one, so each renderer
  * keeps the ones it opened (by kind, locale, zone and options) for the next
- * render.
+ * render, with what using them needs: a date format's own calendar (udat_format
+ * would clone it, zone included, on every call), a calendar per zone for wall
+ * times. Herald allocates nothing per render once they are open; ICU 72's number
+ * formatting allocates inside ICU (see docs/TEMPLATES.md, "Allocation").
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unicode/ucal.h>
+#include <unicode/umsg.h>
 #include <unicode/udat.h>
 #include <unicode/udatpg.h>
 #include <unicode/uloc.h>
@@ -31,9 +35,9 @@
 #include <unicode/ustring.h>
 
 #include "core/time.h"
-#include "templates/template_int.h"
+#include "templates/template_icu.h"
 
-#define MAX_CACHED 24
+#define MAX_CACHED 32
 /* UTF-16 units of one formatted value. The longest is a number: a double has at most
  * 309 integer digits, and with a separator every 2 digits (Indian grouping), up to 20
  * fraction digits, a sign and a currency it stays under 600; a date or a relative
@@ -41,12 +45,11 @@
 #define UBUF 1024
 #define MAX_DATE_MS 8.64e15 /* +-100 million days around 1970, as JavaScript's Date */
 
-enum fkind { F_DATE, F_NUMBER, F_PLURAL, F_REL };
-
 struct fentry {
     int kind;
-    char key[160];
+    char *key;
     void *obj;
+    void *aux; /* HD__FMT_DATE: a clone of the format's calendar */
 };
 
 struct hd__tpl_fmt_cache {
@@ -54,22 +57,30 @@ struct hd__tpl_fmt_cache {
     int n, next;
 };
 
-static void close_obj(int kind, void *o)
+static void close_entry(struct fentry *e)
 {
-    switch (kind) {
-    case F_DATE:
-        udat_close(o);
+    switch (e->kind) {
+    case HD__FMT_DATE:
+        udat_close(e->obj);
+        ucal_close(e->aux);
         break;
-    case F_NUMBER:
-        unum_close(o);
+    case HD__FMT_NUMBER:
+        unum_close(e->obj);
         break;
-    case F_PLURAL:
-        uplrules_close(o);
+    case HD__FMT_PLURAL:
+        uplrules_close(e->obj);
+        break;
+    case HD__FMT_REL:
+        ureldatefmt_close(e->obj);
+        break;
+    case HD__FMT_CAL:
+        ucal_close(e->obj);
         break;
     default:
-        ureldatefmt_close(o);
+        umsg_close(e->obj);
         break;
     }
+    hd_free(e->key);
 }
 
 void hd__tpl_fmt_cache_free(struct hd__tpl_fmt_cache *fc)
@@ -77,20 +88,24 @@ void hd__tpl_fmt_cache_free(struct hd__tpl_fmt_cache *fc)
     if (!fc)
         return;
     for (int i = 0; i < fc->n; i++)
-        close_obj(fc->e[i].kind, fc->e[i].obj);
+        close_entry(&fc->e[i]);
     hd_free(fc);
 }
 
-static void *cache_get(struct hd__tpl_call *c, int kind, const char *key)
+void *hd__tpl_fmt_get(struct hd__tpl_call *c, int kind, const char *key, void **aux)
 {
     struct hd__tpl_fmt_cache *fc = *hd__tpl_call_fmt_cache(c);
-    for (int i = 0; fc && i < fc->n; i++)
-        if (fc->e[i].kind == kind && !strcmp(fc->e[i].key, key))
+    for (int i = 0; fc && i < fc->n; i++) {
+        if (fc->e[i].kind == kind && !strcmp(fc->e[i].key, key)) {
+            if (aux)
+                *aux = fc->e[i].aux;
             return fc->e[i].obj;
+        }
+    }
     return NULL;
 }
 
-static void cache_put(struct hd__tpl_call *c, int kind, const char *key, void *obj)
+void hd__tpl_fmt_put(struct hd__tpl_call *c, int kind, const char *key, void *obj, void *aux)
 {
     struct hd__tpl_fmt_cache **slot = hd__tpl_call_fmt_cache(c);
     if (!*slot)
@@ -102,12 +117,16 @@ static void cache_put(struct hd__tpl_call *c, int kind, const char *key, void *o
     } else {
         e = &fc->e[fc->next];
         fc->next = (fc->next + 1) % MAX_CACHED;
-        close_obj(e->kind, e->obj);
+        close_entry(e);
     }
     e->kind = kind;
-    snprintf(e->key, sizeof(e->key), "%s", key);
+    e->key = hd_strdup(key);
     e->obj = obj;
+    e->aux = aux;
 }
+
+#define cache_get(c, kind, key) hd__tpl_fmt_get((c), (kind), (key), NULL)
+#define cache_put(c, kind, key, obj) hd__tpl_fmt_put((c), (kind), (key), (obj), NULL)
 
 /* Cache key; returns -1 when too long to be one. */
 static int make_key(char *key, size_t size, const struct hd__tpl_call *c, const char *what)
@@ -116,7 +135,7 @@ static int make_key(char *key, size_t size, const struct hd__tpl_call *c, const 
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-static void icu_locale(const struct hd__tpl_call *c, char *out, size_t size)
+void hd__tpl_icu_locale(const struct hd__tpl_call *c, char *out, size_t size)
 {
     UErrorCode st = U_ZERO_ERROR;
     int32_t parsed;
@@ -125,8 +144,7 @@ static void icu_locale(const struct hd__tpl_call *c, char *out, size_t size)
         snprintf(out, size, "en");
 }
 
-/* Writes ICU output (UTF-16) as UTF-8, escaped as the tag asks. */
-static int write_u(struct hd__tpl_call *c, const UChar *u, int32_t n)
+int hd__tpl_write_u(struct hd__tpl_call *c, const UChar *u, int32_t n)
 {
     char out[UBUF * 3 + 1];
     int32_t len = 0;
@@ -138,9 +156,10 @@ static int write_u(struct hd__tpl_call *c, const UChar *u, int32_t n)
     return HD_OK;
 }
 
-/* A value's text into a NUL-terminated buffer (truncated to size); strings and
- * numbers, the usual cases, without allocating. */
-static const char *value_str(const struct hd__tpl_value *v, char *buf, size_t size)
+/* A value's text into a NUL-terminated buffer (truncated to size), without
+ * allocating once the renderer's scratch buffer has grown. */
+static const char *value_str(struct hd__tpl_call *c, const struct hd__tpl_value *v, char *buf,
+                             size_t size)
 {
     const char *s = NULL;
     size_t n = 0;
@@ -157,10 +176,10 @@ static const char *value_str(const struct hd__tpl_value *v, char *buf, size_t si
         buf[n] = '\0';
         return buf;
     }
-    struct hd_buf b = HD_BUF_INIT;
-    hd__tpl_value_text(v, &b);
-    snprintf(buf, size, "%s", b.data ? b.data : "");
-    hd_buf_free(&b);
+    struct hd_buf *b = hd__tpl_call_scratch(c);
+    hd_buf_reset(b);
+    hd__tpl_value_text(v, b);
+    snprintf(buf, size, "%.*s", (int)b->len, b->data ? b->data : "");
     return buf;
 }
 
@@ -170,7 +189,7 @@ static const char *opt_str(struct hd__tpl_call *c, const char *key, size_t pos, 
     const struct hd__tpl_value *v = hd__tpl_call_hash(c, key);
     if (!v && pos < c->argc)
         v = &c->argv[pos];
-    return v ? value_str(v, buf, size) : NULL;
+    return v ? value_str(c, v, buf, size) : NULL;
 }
 
 /* ---- dates ---------------------------------------------------------------------- */
@@ -262,16 +281,25 @@ static int parse_iso(const char *p, struct civil *t)
 static int wall_ms(struct hd__tpl_call *c, const struct civil *t, int64_t *ms)
 {
     UChar tz[64];
+    char key[80];
     UErrorCode st = U_ZERO_ERROR;
-    u_uastrncpy(tz, hd__tpl_call_timezone(c), 63);
-    tz[63] = 0;
-    UCalendar *cal = ucal_open(tz, -1, "en", UCAL_GREGORIAN, &st);
-    if (U_FAILURE(st))
-        return hd__tpl_call_error(c, "ICU calendar: %s", u_errorName(st));
+    if (snprintf(key, sizeof(key), "%s", hd__tpl_call_timezone(c)) >= (int)sizeof(key))
+        return hd__tpl_call_error(c, "time zone name too long");
+    UCalendar *cal = cache_get(c, HD__FMT_CAL, key);
+    if (!cal) {
+        u_uastrncpy(tz, hd__tpl_call_timezone(c), 63);
+        tz[63] = 0;
+        cal = ucal_open(tz, -1, "en", UCAL_GREGORIAN, &st);
+        if (U_FAILURE(st)) {
+            ucal_close(cal);
+            return hd__tpl_call_error(c, "ICU calendar: %s", u_errorName(st));
+        }
+        cache_put(c, HD__FMT_CAL, key, cal);
+    }
+    ucal_clear(cal);
     ucal_setDateTime(cal, t->y, t->mo - 1, t->d, t->h, t->mi, t->s, &st);
     ucal_set(cal, UCAL_MILLISECOND, t->ms);
     UDate d = ucal_getMillis(cal, &st);
-    ucal_close(cal);
     if (U_FAILURE(st))
         return hd__tpl_call_error(c, "ICU calendar: %s", u_errorName(st));
     *ms = (int64_t)d;
@@ -279,7 +307,8 @@ static int wall_ms(struct hd__tpl_call *c, const struct civil *t, int64_t *ms)
 }
 
 /* A date value -> epoch ms; *utc set for a date without a time (format it in UTC). */
-static int date_value(struct hd__tpl_call *c, const struct hd__tpl_value *v, int64_t *ms, int *utc)
+int hd__tpl_date_value(struct hd__tpl_call *c, const struct hd__tpl_value *v, int64_t *ms,
+                       int *utc)
 {
     char s[80];
     double d;
@@ -294,7 +323,7 @@ static int date_value(struct hd__tpl_call *c, const struct hd__tpl_value *v, int
         return HD_OK;
     }
     struct civil t;
-    if (!is_str || parse_iso(value_str(v, s, sizeof(s)), &t))
+    if (!is_str || parse_iso(value_str(c, v, s, sizeof(s)), &t))
         return hd__tpl_call_error(c,
                                   "not a date: want epoch milliseconds or ISO-8601, got \"%.40s\"",
                                   is_str ? s : "(not a string)");
@@ -311,7 +340,7 @@ static int date_value(struct hd__tpl_call *c, const struct hd__tpl_value *v, int
     return HD_OK;
 }
 
-static int style_of(const char *s, int dflt, int *out)
+int hd__tpl_date_style(const char *s, int dflt, int *out)
 {
     static const struct {
         const char *name;
@@ -343,12 +372,12 @@ static int check_zone(struct hd__tpl_call *c, const UChar *tz)
 }
 
 static UDateFormat *open_date(struct hd__tpl_call *c, int dstyle, int tstyle, const char *skel,
-                              int utc, const char *key)
+                              int utc, const char *key, UCalendar **calp)
 {
     char loc[64];
     UChar tz[64], sk[64], pat[128];
     UErrorCode st = U_ZERO_ERROR;
-    icu_locale(c, loc, sizeof(loc));
+    hd__tpl_icu_locale(c, loc, sizeof(loc));
     u_uastrncpy(tz, utc ? "UTC" : hd__tpl_call_timezone(c), 63);
     tz[63] = 0;
     if (check_zone(c, tz))
@@ -364,42 +393,56 @@ static UDateFormat *open_date(struct hd__tpl_call *c, int dstyle, int tstyle, co
     } else {
         f = udat_open(tstyle, dstyle, loc, tz, -1, NULL, -1, &st);
     }
+    UCalendar *cal = U_SUCCESS(st) ? ucal_clone(udat_getCalendar(f), &st) : NULL;
     if (U_FAILURE(st)) {
         udat_close(f);
+        ucal_close(cal);
         hd__tpl_call_error(c, "ICU date format: %s", u_errorName(st));
         return NULL;
     }
-    cache_put(c, F_DATE, key, f);
+    hd__tpl_fmt_put(c, HD__FMT_DATE, key, f, cal);
+    *calp = cal;
     return f;
+}
+
+int hd__tpl_date_text(struct hd__tpl_call *c, int64_t ms, int utc, int dstyle, int tstyle,
+                      const char *skel, UChar *out, int32_t cap, int32_t *n)
+{
+    char what[96], key[160];
+    snprintf(what, sizeof(what), "%d|%d|%d|%s", dstyle, tstyle, utc, skel ? skel : "");
+    if (make_key(key, sizeof(key), c, what))
+        return hd__tpl_call_error(c, "format options too long");
+    UCalendar *cal = NULL;
+    UDateFormat *f = hd__tpl_fmt_get(c, HD__FMT_DATE, key, (void **)&cal);
+    if (!f && !(f = open_date(c, dstyle, tstyle, skel, utc, key, &cal)))
+        return HD_ERR_INVALID;
+    UErrorCode st = U_ZERO_ERROR;
+    ucal_setMillis(cal, (UDate)ms, &st);
+    *n = udat_formatCalendar(f, cal, out, cap, NULL, &st);
+    if (U_FAILURE(st))
+        return hd__tpl_call_error(c, "ICU: %s", u_errorName(st));
+    return HD_OK;
 }
 
 static int format_date(struct hd__tpl_call *c, int date_dflt, int time_dflt)
 {
-    char sbuf[32], kbuf[64], key[160];
+    char sbuf[32], kbuf[64];
     int64_t ms;
     int utc, style;
-    int rc = date_value(c, &c->argv[0], &ms, &utc);
+    int rc = hd__tpl_date_value(c, &c->argv[0], &ms, &utc);
     if (rc)
         return rc;
     const char *skel = opt_str(c, "skeleton", (size_t)-1, kbuf, sizeof(kbuf));
     const char *s = opt_str(c, "style", 1, sbuf, sizeof(sbuf));
-    if (style_of(s, date_dflt != UDAT_NONE ? date_dflt : time_dflt, &style))
+    if (hd__tpl_date_style(s, date_dflt != UDAT_NONE ? date_dflt : time_dflt, &style))
         return hd__tpl_call_error(c, "unknown style \"%s\": want short, medium, long or full", s);
     int dstyle = date_dflt == UDAT_NONE ? UDAT_NONE : style;
     int tstyle = time_dflt == UDAT_NONE ? UDAT_NONE : style;
-    char what[96];
-    snprintf(what, sizeof(what), "%d|%d|%d|%s", dstyle, tstyle, utc, skel ? skel : "");
-    if (make_key(key, sizeof(key), c, what))
-        return hd__tpl_call_error(c, "format options too long");
-    UDateFormat *f = cache_get(c, F_DATE, key);
-    if (!f && !(f = open_date(c, dstyle, tstyle, skel, utc, key)))
-        return HD_ERR_INVALID;
     UChar out[UBUF];
-    UErrorCode st = U_ZERO_ERROR;
-    int32_t n = udat_format(f, (UDate)ms, out, UBUF, NULL, &st);
-    if (U_FAILURE(st))
-        return hd__tpl_call_error(c, "ICU: %s", u_errorName(st));
-    return write_u(c, out, n);
+    int32_t n;
+    if ((rc = hd__tpl_date_text(c, ms, utc, dstyle, tstyle, skel, out, UBUF, &n)))
+        return rc;
+    return hd__tpl_write_u(c, out, n);
 }
 
 static int h_format_date(struct hd__tpl_call *c)
@@ -424,7 +467,7 @@ static int number_arg(struct hd__tpl_call *c, const struct hd__tpl_value *v, dou
     char s[48];
     if (hd__tpl_value_number(v, d) == 0)
         return HD_OK;
-    return hd__tpl_call_error(c, "not a number: \"%s\"", value_str(v, s, sizeof(s)));
+    return hd__tpl_call_error(c, "not a number: \"%s\"", value_str(c, v, s, sizeof(s)));
 }
 
 static int int_opt(struct hd__tpl_call *c, const char *key, int *out)
@@ -449,11 +492,11 @@ static UNumberFormat *number_fmt(struct hd__tpl_call *c, int style, const char *
         hd__tpl_call_error(c, "format options too long");
         return NULL;
     }
-    UNumberFormat *f = cache_get(c, F_NUMBER, key);
+    UNumberFormat *f = cache_get(c, HD__FMT_NUMBER, key);
     if (f)
         return f;
     UErrorCode st = U_ZERO_ERROR;
-    icu_locale(c, loc, sizeof(loc));
+    hd__tpl_icu_locale(c, loc, sizeof(loc));
     f = unum_open((UNumberFormatStyle)style, NULL, -1, loc, NULL, &st);
     if (currency && U_SUCCESS(st)) {
         UChar code[4];
@@ -470,7 +513,7 @@ static UNumberFormat *number_fmt(struct hd__tpl_call *c, int style, const char *
         hd__tpl_call_error(c, "ICU number format: %s", u_errorName(st));
         return NULL;
     }
-    cache_put(c, F_NUMBER, key, f);
+    cache_put(c, HD__FMT_NUMBER, key, f);
     return f;
 }
 
@@ -481,7 +524,7 @@ static int write_number(struct hd__tpl_call *c, UNumberFormat *f, double d)
     int32_t n = unum_formatDouble(f, d, out, UBUF, NULL, &st);
     if (U_FAILURE(st))
         return hd__tpl_call_error(c, "ICU: %s", u_errorName(st));
-    return write_u(c, out, n);
+    return hd__tpl_write_u(c, out, n);
 }
 
 static int valid_currency(const char *s)
@@ -562,14 +605,14 @@ static int h_plural(struct hd__tpl_call *c)
     char key[160], loc[64], kw[32];
     if (make_key(key, sizeof(key), c, "plural"))
         return hd__tpl_call_error(c, "locale too long");
-    UPluralRules *pr = cache_get(c, F_PLURAL, key);
+    UPluralRules *pr = cache_get(c, HD__FMT_PLURAL, key);
     UErrorCode st = U_ZERO_ERROR;
     if (!pr) {
-        icu_locale(c, loc, sizeof(loc));
+        hd__tpl_icu_locale(c, loc, sizeof(loc));
         pr = uplrules_open(loc, &st);
         if (U_FAILURE(st))
             return hd__tpl_call_error(c, "ICU plural rules: %s", u_errorName(st));
-        cache_put(c, F_PLURAL, key, pr);
+        cache_put(c, HD__FMT_PLURAL, key, pr);
     }
     UChar ukw[32];
     int32_t n = uplrules_select(pr, d, ukw, 32, &st);
@@ -595,7 +638,7 @@ static int h_plural(struct hd__tpl_call *c)
 static int h_select(struct hd__tpl_call *c)
 {
     char v[64];
-    const struct hd__tpl_value *msg = hd__tpl_call_hash(c, value_str(&c->argv[0], v, sizeof(v)));
+    const struct hd__tpl_value *msg = hd__tpl_call_hash(c, value_str(c, &c->argv[0], v, sizeof(v)));
     if (!msg && !(msg = hd__tpl_call_hash(c, "other")))
         return hd__tpl_call_error(c, "no message for \"%s\" and no other=", v);
     return write_message(c, msg, "#", 1);
@@ -641,11 +684,11 @@ static URelativeDateTimeFormatter *rel_fmt(struct hd__tpl_call *c, int width)
         hd__tpl_call_error(c, "locale too long");
         return NULL;
     }
-    URelativeDateTimeFormatter *f = cache_get(c, F_REL, key);
+    URelativeDateTimeFormatter *f = cache_get(c, HD__FMT_REL, key);
     if (f)
         return f;
     UErrorCode st = U_ZERO_ERROR;
-    icu_locale(c, loc, sizeof(loc));
+    hd__tpl_icu_locale(c, loc, sizeof(loc));
     f = ureldatefmt_open(loc, NULL, (UDateRelativeDateTimeFormatterStyle)width,
                          UDISPCTX_CAPITALIZATION_NONE, &st);
     if (U_FAILURE(st)) {
@@ -653,7 +696,7 @@ static URelativeDateTimeFormatter *rel_fmt(struct hd__tpl_call *c, int width)
         hd__tpl_call_error(c, "ICU relative time: %s", u_errorName(st));
         return NULL;
     }
-    cache_put(c, F_REL, key, f);
+    cache_put(c, HD__FMT_REL, key, f);
     return f;
 }
 
@@ -663,7 +706,7 @@ static int h_relative_time(struct hd__tpl_call *c)
     int utc;
     size_t u = 0; /* set by pick_unit; -O3 cannot tell */
     char style[16], numeric[16];
-    int rc = date_value(c, &c->argv[0], &ms, &utc);
+    int rc = hd__tpl_date_value(c, &c->argv[0], &ms, &utc);
     if (rc)
         return rc;
     if (!now)
@@ -692,7 +735,7 @@ static int h_relative_time(struct hd__tpl_call *c)
                     : ureldatefmt_formatNumeric(f, amount, units[u].unit, out, UBUF, &st);
     if (U_FAILURE(st))
         return hd__tpl_call_error(c, "ICU: %s", u_errorName(st));
-    return write_u(c, out, n);
+    return hd__tpl_write_u(c, out, n);
 }
 
 const struct hd__tpl_helper hd__tpl_format_helpers[] = {

@@ -117,8 +117,8 @@ const struct hd__tpl_helper hd__tpl_builtin_helpers[] = {
 
 const struct hd__tpl_helper *hd__tpl_helper_find(const char *name, size_t len)
 {
-    static const struct hd__tpl_helper *const tables[] = {hd__tpl_builtin_helpers,
-                                                          hd__tpl_format_helpers};
+    static const struct hd__tpl_helper *const tables[] = {
+        hd__tpl_builtin_helpers, hd__tpl_format_helpers, hd__tpl_message_helpers};
     for (size_t t = 0; t < HD_ARRAY_SIZE(tables); t++)
         for (const struct hd__tpl_helper *h = tables[t]; h->name; h++)
             if (strlen(h->name) == len && !memcmp(h->name, name, len))

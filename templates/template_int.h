@@ -304,6 +304,7 @@ struct hd__tpl_helper {
 /* Registration tables: one per file, each ending with a {NULL} entry. */
 extern const struct hd__tpl_helper hd__tpl_builtin_helpers[];
 extern const struct hd__tpl_helper hd__tpl_format_helpers[];
+extern const struct hd__tpl_helper hd__tpl_message_helpers[];
 const struct hd__tpl_helper *hd__tpl_helper_find(const char *name, size_t len);
 
 /* Renders the block's body with ctx pushed (NULL: same context) and data vars (may be NULL). */
@@ -324,6 +325,8 @@ const char *hd__tpl_call_timezone(const struct hd__tpl_call *c);
 int64_t hd__tpl_call_now_ms(const struct hd__tpl_call *c);
 /* Scratch buffer of the renderer, reset by the caller before use. */
 struct hd_buf *hd__tpl_call_scratch(struct hd__tpl_call *c);
+/* Two more buffers of the renderer for formatMessage (i = 0 or 1), apart from scratch. */
+struct hd_buf *hd__tpl_call_msgbuf(struct hd__tpl_call *c, int i);
 /* The renderer's formatter cache slot (template_format.c owns what it points to). */
 struct hd__tpl_fmt_cache **hd__tpl_call_fmt_cache(struct hd__tpl_call *c);
 void hd__tpl_fmt_cache_free(struct hd__tpl_fmt_cache *fc);

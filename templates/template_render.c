@@ -20,8 +20,16 @@
 
 #include "templates/template_int.h"
 
-#define MAX_STEPS (UINT64_C(1) << 22) /* nodes visited by one render: ~100x a 1,000-item digest */
-#define MAX_OUTPUT ((size_t)16 << 20) /* bytes one render may write */
+/* Both can be lowered at compile time (the fuzz build does, so that an input at the
+ * limit costs it a second, not twenty). */
+#ifndef HD_TPL_MAX_STEPS /* nodes visited by one render: ~100x a 1,000-item digest */
+#define HD_TPL_MAX_STEPS (UINT64_C(1) << 22)
+#endif
+#ifndef HD_TPL_MAX_OUTPUT /* bytes one render may write, a whole number of MiB */
+#define HD_TPL_MAX_OUTPUT ((size_t)16 << 20)
+#endif
+#define MAX_STEPS ((uint64_t)(HD_TPL_MAX_STEPS))
+#define MAX_OUTPUT ((size_t)(HD_TPL_MAX_OUTPUT))
 
 struct frame {
     struct hd__tpl_value v;
@@ -42,6 +50,7 @@ struct hd_tpl_renderer {
     struct hd_buf indent;
     struct hd_buf vbuf;    /* text of arrays and objects */
     struct hd_buf scratch; /* helpers' */
+    struct hd_buf msg[2];  /* formatMessage's pattern and values */
     struct hd__tpl_fmt_cache *fmt;
     /* the render under way */
     struct hd_buf *out;
@@ -54,6 +63,11 @@ struct hd_tpl_renderer {
     int bol;          /* at the start of a line: the indentation is due before more text */
     const struct bframe *blocks;
 };
+
+uint64_t hd_tpl_renderer_steps(const struct hd_tpl_renderer *r)
+{
+    return r->steps;
+}
 
 struct hd_tpl_renderer *hd_tpl_renderer_new(void)
 {
@@ -68,6 +82,8 @@ void hd_tpl_renderer_destroy(struct hd_tpl_renderer *r)
     hd_buf_free(&r->indent);
     hd_buf_free(&r->vbuf);
     hd_buf_free(&r->scratch);
+    hd_buf_free(&r->msg[0]);
+    hd_buf_free(&r->msg[1]);
     hd__tpl_fmt_cache_free(r->fmt);
     hd_free(r);
 }
@@ -881,6 +897,11 @@ int64_t hd__tpl_call_now_ms(const struct hd__tpl_call *c)
 struct hd_buf *hd__tpl_call_scratch(struct hd__tpl_call *c)
 {
     return &c->r->scratch;
+}
+
+struct hd_buf *hd__tpl_call_msgbuf(struct hd__tpl_call *c, int i)
+{
+    return &c->r->msg[i & 1];
 }
 
 struct hd__tpl_fmt_cache **hd__tpl_call_fmt_cache(struct hd__tpl_call *c)

@@ -70,6 +70,7 @@ expect_error bad_data 1 "data" --template "$OUT/strict.mustache" --data "$D/brok
 expect_error missing_template 1 "no-such.mustache" --template "$D/no-such.mustache"
 expect_error no_template_flag 2 "--template is required"
 expect_error bad_escape 2 "" --template "$OUT/strict.mustache" --escape
-expect_error unknown_escape 1 "--escape wants" --template "$OUT/strict.mustache" --escape xml
+expect_error unknown_escape 2 '--escape wants html, none or json, not "xml"' \
+    --template "$OUT/strict.mustache" --escape xml
 
 exit $fail
