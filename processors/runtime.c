@@ -7,8 +7,10 @@
  */
 #include "processors/runtime.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -60,6 +62,8 @@ struct hd_task {
     struct hd_storeset *stores; /* NULL when no processor keeps state */
     int64_t last_maint_ms;      /* expiry and punctuate, every HD_MAINT_MS */
     int punctuates;             /* does a processor have punctuate? */
+    long crash_before, crash_after; /* test-only crash points (below): 0 never, else N */
+    long crash_seen[2];             /* times each was reached */
     int fatal;                  /* a store could not be restored on assignment */
     char fatal_err[512];
     struct hd_task_stats stats;
@@ -605,6 +609,47 @@ static size_t task_store_names(const struct hd_task *t, const char **names, size
     return n;
 }
 
+/* Test-only crash points (tests/crash/run): with HERALD_TEST_CRASHPOINT=<point>[:N], read
+ * once when the task is made, the N-th time (default the first) a transaction with state
+ * writes reaches <point>, the process logs a marker line and SIGKILLs itself, so a crash
+ * test can land a kill -9 exactly there. Points here: before_kafka_commit (outputs and
+ * changelog records produced, offsets sent, commit_transaction not called) and
+ * after_kafka_commit (committed in Kafka, not yet in RocksDB); stores.c has restore.
+ * Unset (the default), each costs a compare per commit. */
+static long crashpoint_arm(const char *point)
+{
+    const char *v = getenv("HERALD_TEST_CRASHPOINT");
+    size_t n = strlen(point);
+    if (!v || strncmp(v, point, n) || (v[n] && v[n] != ':'))
+        return 0;
+    long nth = v[n] ? atol(v + n + 1) : 1;
+    return nth > 0 ? nth : 1;
+}
+
+/* Has the open transaction staged writes in any store? */
+static int task_staged(struct hd_task *t)
+{
+    int32_t limit = t->stores ? hd_storeset_partition_limit(t->stores) : 0;
+    const char *names[16];
+    size_t n = task_store_names(t, names, HD_ARRAY_SIZE(names));
+    for (int32_t p = 0; p < limit; p++)
+        for (size_t i = 0; i < n; i++) {
+            struct hd_store *st = hd_storeset_get(t->stores, names[i], p);
+            if (st && hd_store_staged(st))
+                return 1;
+        }
+    return 0;
+}
+
+static void crashpoint_reach(struct hd_task *t, long nth, long *seen, const char *point)
+{
+    if (!nth || !task_staged(t) || ++*seen < nth)
+        return;
+    hd_log_error("test", "HERALD_TEST_CRASHPOINT %s reached: %s, transaction %ld with state "
+                 "writes since start; SIGKILL", point, t->txn_id, *seen);
+    raise(SIGKILL);
+}
+
 /* Seeks every assigned partition back to its committed offset (the beginning when none). */
 static int task_rewind(struct hd_task *t, char *errstr, size_t errstr_size)
 {
@@ -714,13 +759,16 @@ static int task_commit(struct hd_task *t, rd_kafka_message_t **msgs, ssize_t n, 
     rd_kafka_topic_partition_list_t *offsets = batch_offsets(msgs, n);
     rd_kafka_error_t *e = NULL;
     const char *what = "send_offsets_to_transaction";
-    if (offsets->cnt > 0) {
+    int inputs = offsets->cnt > 0;
+    if (inputs) {
         rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(t->consumer);
         e = rd_kafka_send_offsets_to_transaction(t->producer, offsets, cgmd, HD_TXN_TIMEOUT_MS);
         rd_kafka_consumer_group_metadata_destroy(cgmd);
     }
     rd_kafka_topic_partition_list_destroy(offsets);
     if (!e) {
+        if (inputs)
+            crashpoint_reach(t, t->crash_before, &t->crash_seen[0], "before_kafka_commit");
         what = "commit_transaction";
         e = rd_kafka_commit_transaction(t->producer, HD_TXN_TIMEOUT_MS);
     }
@@ -851,6 +899,8 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
     rc = t->cfg->at_least_once
              ? task_commit_alos(t, t->batch, n, failures_before, errstr, errstr_size)
              : task_commit(t, t->batch, n, errstr, errstr_size);
+    if (rc == 0 && processed > 0 && !t->cfg->at_least_once)
+        crashpoint_reach(t, t->crash_after, &t->crash_seen[1], "after_kafka_commit");
     if (rc == 0 && t->stores && hd_storeset_commit(t->stores, errstr, errstr_size)) {
         /* Kafka committed but RocksDB did not: stop; a restart restores from the changelog */
         rc = -1;
@@ -903,6 +953,8 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
     t->batch = hd_calloc((size_t)c->batch_max, sizeof(*t->batch));
     t->ctx.task = t;
     t->ctx.partition = -1;
+    t->crash_before = crashpoint_arm("before_kafka_commit");
+    t->crash_after = crashpoint_arm("after_kafka_commit");
     rd_kafka_topic_partition_list_t *topics = NULL;
 
     for (; subs[t->sub_cnt]; t->sub_cnt++) {

@@ -4,7 +4,9 @@
 #include "processors/stores.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -13,7 +15,8 @@
 #include "core/time.h"
 
 #define HD_SS_MAX_STORES 8
-#define HD_SS_FLUSH_EVERY 10000
+/* restored records per RocksDB write: a kill mid-restore keeps what was flushed */
+#define HD_SS_FLUSH_EVERY 1000
 #define HD_SS_RESTORE_STALL_MS 60000
 
 /* One open store of one partition; also the change callback's opaque. */
@@ -45,7 +48,24 @@ struct hd_storeset {
     size_t pend_cnt, pend_cap;
     int failed;
     rd_kafka_t *restorer;
+    long crash_restore; /* test only: SIGKILL at this restore past half-way; 0 never */
 };
+
+/* Test only (tests/crash/run): HERALD_TEST_CRASHPOINT=restore[:N] makes the N-th store
+ * restore (default the first) that gets half-way through its changelog range, or
+ * half-way through its second flush batch, log a marker line and SIGKILL the process:
+ * a kill mid-restore, with some records flushed (when there were enough) and some only
+ * staged. Read once, when the set is made; unset, it costs a compare per restored
+ * record. runtime.c reads the same variable for its own points. */
+static long ss_crashpoint_arm(const char *point)
+{
+    const char *v = getenv("HERALD_TEST_CRASHPOINT");
+    size_t n = strlen(point);
+    if (!v || strncmp(v, point, n) || (v[n] && v[n] != ':'))
+        return 0;
+    long nth = v[n] ? atol(v + n + 1) : 1;
+    return nth > 0 ? nth : 1;
+}
 
 struct hd_storeset *hd_storeset_new(const struct hd_config *c, const char *app,
                                     const char *const *names, rd_kafka_t **producer,
@@ -55,6 +75,7 @@ struct hd_storeset *hd_storeset_new(const struct hd_config *c, const char *app,
     ss->cfg = c;
     ss->app = hd_strdup(app);
     ss->producer = producer;
+    ss->crash_restore = ss_crashpoint_arm("restore");
     for (; names[ss->n]; ss->n++) {
         if (ss->n == HD_SS_MAX_STORES) {
             hd_storeset_destroy(ss);
@@ -257,8 +278,9 @@ static int ss_restore(struct hd_storeset *ss, struct ss_entry *e, char *errstr,
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     int64_t start = hd_mono_us(), last = start, next = -1;
+    int64_t span = hi - (from >= 0 && from > lo ? from : lo); /* offsets, so >= records */
     long applied = 0;
-    int rc = 0;
+    int rc = 0, past_half = 0;
     for (;;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m) {
@@ -289,6 +311,19 @@ static int ss_restore(struct hd_storeset *ss, struct ss_entry *e, char *errstr,
         if (++applied % HD_SS_FLUSH_EVERY == 0 &&
             (rc = hd_store_restore_flush(e->st, next, errstr, errstr_size)))
             break;
+        /* half-way, or half-way through the second flush batch: flushed and staged records */
+        if (ss->crash_restore && !past_half && applied >= 2 && next < hi &&
+            (applied * 2 >= span || applied == HD_SS_FLUSH_EVERY * 3 / 2)) {
+            past_half = 1;
+            if (--ss->crash_restore == 0) {
+                hd_log_error("test", "HERALD_TEST_CRASHPOINT restore reached: %s[%d] after %ld "
+                             "records from offset %lld (next %lld, end %lld, flushed to %lld); "
+                             "SIGKILL", topic, e->partition, applied, (long long)from,
+                             (long long)next, (long long)hi,
+                             (long long)hd_store_applied_offset(e->st));
+                raise(SIGKILL);
+            }
+        }
     }
     if (rc == 0 && next >= 0)
         rc = hd_store_restore_flush(e->st, next, errstr, errstr_size);
