@@ -94,6 +94,7 @@ struct hd_source {
     int64_t offset;
     const void *key;
     size_t key_len;
+    const rd_kafka_headers_t *headers; /* may be NULL; borrowed */
     const void *value;
     size_t value_len;
 };

@@ -282,11 +282,13 @@ static void source_of(const rd_kafka_message_t *m, struct hd_source *s)
     s->offset = m->offset;
     s->key = m->key;
     s->key_len = m->key_len;
+    s->headers = NULL; /* emit_dead_letter reads them from m */
     s->value = m->payload;
     s->value_len = m->len;
 }
 
-/* Dead-letters the source's bytes; `m` (may be NULL: a held record) gives the headers. */
+/* Dead-letters the source's bytes; `m` gives the headers, or s->headers when it is NULL
+ * (a held record, whose processor kept them). */
 static int emit_dead_letter(struct hd_task *t, const struct hd_source *s,
                             const rd_kafka_message_t *m, const char *code, const char *error,
                             const char *processor)
@@ -300,8 +302,11 @@ static int emit_dead_letter(struct hd_task *t, const struct hd_source *s,
     dl.key_len = s->key_len;
     dl.value = (void *)s->value;
     dl.value_len = s->value_len;
-    rd_kafka_headers_t *src_hdrs = NULL;
-    if (m && rd_kafka_message_headers(m, &src_hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && src_hdrs) {
+    const rd_kafka_headers_t *src_hdrs = s->headers;
+    rd_kafka_headers_t *mh = NULL;
+    if (m && rd_kafka_message_headers(m, &mh) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        src_hdrs = mh;
+    if (src_hdrs) {
         size_t n = rd_kafka_header_cnt(src_hdrs);
         dl.headers = hd_calloc(n ? n : 1, sizeof(*dl.headers));
         for (size_t i = 0; i < n; i++) {

@@ -4,7 +4,8 @@
  * due time (big-endian epoch ms, then the request id), so punctuate reads
  * only the due range. The value keeps what a later failure needs to
  * dead-letter the request as it was consumed: source partition and offset,
- * trace id, the channels dedup kept, the original key and value bytes.
+ * trace id, the channels dedup kept, the original key, headers and value bytes.
+ * Version 1 values (no headers) are still read: a changelog may hold them.
  *
  * Holding emits SCHEDULED per channel; release deletes the timer and runs
  * the rest of the chain (render), all inside the task's transaction, so a
@@ -21,6 +22,8 @@
 #include "state/store.h"
 
 #define SCHED_VALUE_V1 1
+#define SCHED_VALUE_V2 2 /* V1 + the source headers after the key */
+#define SCHED_NULL_HDR UINT32_MAX /* value length of a header whose value is null */
 #define SCHED_RELEASE_MAX 500 /* per partition and punctuation: bounds a transaction */
 #define SCHED_HEAD 51 /* version 1, offset 8, partition 4, channels 2, trace 32, key length 4 */
 
@@ -30,6 +33,7 @@ struct schedule {
     struct hd_buf key, val;
     struct hd_record rec;
     struct hd_buf *due_keys, *due_vals; /* copies: the iterator dies on the first write */
+    rd_kafka_headers_t *hdrs;           /* the released request's source headers */
     size_t due_cap;
 };
 
@@ -68,6 +72,33 @@ static void timer_key(struct hd_buf *k, int64_t due_ms, const char *request_id)
     hd_buf_puts(k, request_id);
 }
 
+/* count, then per header: name length, name, value length (SCHED_NULL_HDR: null), value */
+static void put_headers(struct hd_buf *v, const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        h = NULL;
+    size_t n = h ? rd_kafka_header_cnt(h) : 0, at = v->len;
+    put_be32(v, 0);
+    uint32_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        const void *val;
+        size_t len;
+        if (rd_kafka_header_get_all(h, i, &name, &val, &len))
+            break;
+        put_be32(v, (uint32_t)strlen(name));
+        hd_buf_puts(v, name);
+        put_be32(v, val ? (uint32_t)len : SCHED_NULL_HDR);
+        if (val)
+            hd_buf_append(v, val, len);
+        kept++;
+    }
+    unsigned char *c = (unsigned char *)v->data + at;
+    c[0] = (unsigned char)(kept >> 24), c[1] = (unsigned char)(kept >> 16);
+    c[2] = (unsigned char)(kept >> 8), c[3] = (unsigned char)kept;
+}
+
 static void timer_value(struct hd_buf *v, const struct hd_record *rec)
 {
     const rd_kafka_message_t *m = rec->src;
@@ -76,7 +107,7 @@ static void timer_value(struct hd_buf *v, const struct hd_record *rec)
     for (size_t i = 0; i < r->channel_cnt; i++)
         mask |= (uint16_t)(1u << r->channels[i]);
     hd_buf_reset(v);
-    hd_buf_putc(v, SCHED_VALUE_V1);
+    hd_buf_putc(v, SCHED_VALUE_V2);
     put_be64(v, (uint64_t)m->offset);
     put_be32(v, (uint32_t)m->partition);
     hd_buf_putc(v, (char)(mask >> 8));
@@ -84,7 +115,40 @@ static void timer_value(struct hd_buf *v, const struct hd_record *rec)
     hd_buf_append(v, rec->trace_id, 32);
     put_be32(v, (uint32_t)m->key_len);
     hd_buf_append(v, m->key, m->key_len);
+    put_headers(v, m);
     hd_buf_append(v, m->payload, m->len);
+}
+
+/* Reads V2's header section at *p (advanced past it) into a new list; NULL when the
+ * section does not fit in `end`. */
+static rd_kafka_headers_t *get_headers(const unsigned char **p, const unsigned char *end)
+{
+    if (end - *p < 4)
+        return NULL;
+    uint32_t n = get_be32(*p);
+    *p += 4;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(n ? n : 1);
+    for (uint32_t i = 0; i < n; i++) {
+        if (end - *p < 4 || get_be32(*p) > (size_t)(end - *p) - 4)
+            goto bad;
+        uint32_t nl = get_be32(*p);
+        const char *name = (const char *)*p + 4;
+        *p += 4 + nl;
+        if (end - *p < 4)
+            goto bad;
+        uint32_t vl = get_be32(*p);
+        *p += 4;
+        if (vl != SCHED_NULL_HDR && vl > (size_t)(end - *p))
+            goto bad;
+        rd_kafka_header_add(h, name, (ssize_t)nl, vl == SCHED_NULL_HDR ? NULL : *p,
+                            vl == SCHED_NULL_HDR ? 0 : (ssize_t)vl);
+        if (vl != SCHED_NULL_HDR)
+            *p += vl;
+    }
+    return h;
+bad:
+    rd_kafka_headers_destroy(h);
+    return NULL;
 }
 
 static void emit_statuses(struct hd_ctx *ctx, const struct hd_request *r, enum hd_status st,
@@ -125,18 +189,25 @@ static enum hd_verdict schedule_process(void *self, struct hd_ctx *ctx, struct h
 static int timer_decode(struct schedule *s, struct hd_ctx *ctx, const unsigned char *v,
                         size_t len, struct hd_source *src, char *err, size_t err_size)
 {
-    if (len < SCHED_HEAD || v[0] != SCHED_VALUE_V1)
+    if (len < SCHED_HEAD || (v[0] != SCHED_VALUE_V1 && v[0] != SCHED_VALUE_V2))
         return hd_seterr(-1, err, err_size, "timer value: unknown format");
     uint32_t klen = get_be32(v + 47);
     if (klen > len - SCHED_HEAD)
         return hd_seterr(-1, err, err_size, "timer value: truncated");
+    const unsigned char *p = v + SCHED_HEAD + klen, *end = v + len;
+    if (s->hdrs)
+        rd_kafka_headers_destroy(s->hdrs);
+    s->hdrs = NULL;
+    if (v[0] == SCHED_VALUE_V2 && !(s->hdrs = get_headers(&p, end)))
+        return hd_seterr(-1, err, err_size, "timer value: truncated headers");
     src->topic = HD_TOPIC_REQUESTS;
     src->offset = (int64_t)get_be64(v + 1);
     src->partition = (int32_t)get_be32(v + 9);
     src->key = klen ? v + SCHED_HEAD : NULL;
     src->key_len = klen;
-    src->value = v + SCHED_HEAD + klen;
-    src->value_len = len - SCHED_HEAD - klen;
+    src->headers = s->hdrs;
+    src->value = p;
+    src->value_len = (size_t)(end - p);
     uint16_t mask = (uint16_t)(v[13] << 8 | v[14]);
     struct hd_record *rec = &s->rec;
     rec->kind = HD_PAYLOAD_REQUEST;
@@ -245,6 +316,8 @@ static void schedule_exit(void *self)
     hd_buf_free(&s->key);
     hd_buf_free(&s->val);
     hd_request_clear(&s->rec.req);
+    if (s->hdrs)
+        rd_kafka_headers_destroy(s->hdrs);
     hd_free(s);
 }
 

@@ -499,3 +499,113 @@ Test(runtime, a_corrupt_store_is_wiped_restored_from_its_changelog_and_still_fin
                          i % 3 == 0 ? "same idempotency key" : "same derived key");
     }
 }
+
+/* ---- a held request keeps its source headers ---- */
+
+static const unsigned char held_bin[] = {0xff, 0x00, 0xfe};
+
+/* One IN_APP request for a template no tenant has, due `delay_ms` from now, with a
+ * traceparent, a binary header and a null one. Returns its due time and its value
+ * bytes in *value. */
+static int64_t produce_held_request(int64_t delay_ms, struct hd_buf *value)
+{
+    char err[512];
+    struct hd_serde *sd = hd_serde_new(err, sizeof(err));
+    rd_kafka_t *rk = hd_kafka_producer_new(&cfg, NULL, err, sizeof(err));
+    cr_assert(sd && rk, "%s", err);
+    enum hd_channel ch = HD_CH_IN_APP;
+    struct hd_template_ref tpl = {"no-such-template", 0, 0, NULL};
+    struct hd_request r;
+    memset(&r, 0, sizeof(r));
+    r.request_id = "held-0";
+    r.tenant_id = "t";
+    r.user_id = "u0";
+    r.channels = &ch;
+    r.channel_cnt = 1;
+    r.template_ref = &tpl;
+    r.variables_json = "{}";
+    r.has_scheduled_at = 1;
+    r.scheduled_at = hd_now_ms() + delay_ms;
+    r.created_at = hd_now_ms();
+    cr_assert_eq(hd_request_encode(sd, &r, value, err, sizeof(err)), 0, "%s", err);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+    rd_kafka_header_add(h, "traceparent", -1,
+                        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", -1);
+    rd_kafka_header_add(h, "e2e-bin", -1, held_bin, sizeof(held_bin));
+    rd_kafka_header_add(h, "e2e-null", -1, NULL, 0);
+    cr_assert_eq(hd_kafka_produce_sync(rk, HD_TOPIC_REQUESTS, "u0", 2, value->data, value->len,
+                                       h, NULL, NULL, err, sizeof(err)),
+                 0, "%s", err);
+    rd_kafka_destroy(rk);
+    hd_serde_destroy(sd);
+    return r.scheduled_at;
+}
+
+/* Reads the first dead letter on the DLQ (decoded into *dl, caller clears). */
+static void read_dead_letter(struct hd_dead_letter *dl)
+{
+    char err[512];
+    struct hd_serde *sd = hd_serde_new(err, sizeof(err));
+    rd_kafka_t *rk = hd_kafka_consumer_new(&cfg, "rt-dlq", err, sizeof(err));
+    cr_assert(sd && rk, "%s", err);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(cfg.partitions);
+    for (int p = 0; p < cfg.partitions; p++)
+        rd_kafka_topic_partition_list_add(l, HD_TOPIC_DLQ, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    int found = 0;
+    for (int64_t deadline = hd_mono_us() + 20 * 1000000LL; !found && hd_mono_us() < deadline;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (m && !m->err) {
+            cr_assert_eq(hd_dead_letter_decode(sd, m->payload, m->len, dl, err, sizeof(err)), 0,
+                         "%s", err);
+            found = 1;
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    hd_serde_destroy(sd);
+    cr_assert(found, "no dead letter on %s", HD_TOPIC_DLQ);
+}
+
+Test(runtime, a_held_request_that_fails_at_release_is_dead_lettered_with_its_source_headers)
+{
+    struct hd_buf value = HD_BUF_INIT;
+    /* far enough ahead that the task (group join on the mock takes seconds) holds it */
+    int64_t due = produce_held_request(8000, &value);
+    static const char *const subs[] = {"requests", NULL};
+    char err[512];
+    struct hd_task *t = hd_task_new(&cfg, tables, "rt", subs, err, sizeof(err));
+    cr_assert_not_null(t, "%s", err);
+    struct hd_task_stats st = {0};
+    for (int64_t deadline = hd_mono_us() + 30 * 1000000LL;
+         !st.dead_letters && hd_mono_us() < deadline;) {
+        cr_assert_geq(hd_task_poll(t, err, sizeof(err)), 0, "%s", err);
+        hd_task_stats(t, &st);
+    }
+    hd_task_destroy(t);
+    cr_assert_eq(st.dead_letters, 1, "dead letters: %llu", (unsigned long long)st.dead_letters);
+
+    struct hd_dead_letter dl;
+    memset(&dl, 0, sizeof(dl));
+    read_dead_letter(&dl);
+    cr_expect_str_eq(dl.processor, "render");
+    cr_assert_geq(dl.failed_at, due, "dead-lettered %lld ms before its time: it was not held",
+                  (long long)(due - dl.failed_at));
+    cr_expect_str_eq(dl.source_topic, HD_TOPIC_REQUESTS);
+    cr_assert_eq(dl.value_len, value.len);
+    cr_expect_eq(memcmp(dl.value, value.data, value.len), 0, "value bytes changed");
+    cr_assert(dl.key_len == 2 && !memcmp(dl.key, "u0", 2), "key changed");
+    cr_assert_eq(dl.header_cnt, 3, "headers: %zu", dl.header_cnt);
+    cr_expect_str_eq(dl.headers[0].key, "traceparent");
+    cr_expect_str_eq(dl.headers[1].key, "e2e-bin");
+    cr_expect(dl.headers[1].value_len == sizeof(held_bin) &&
+                  !memcmp(dl.headers[1].value, held_bin, sizeof(held_bin)),
+              "binary header changed");
+    cr_expect_str_eq(dl.headers[2].key, "e2e-null");
+    cr_expect_null(dl.headers[2].value, "a null header became a value");
+    hd_dead_letter_clear(&dl);
+    hd_buf_free(&value);
+}
