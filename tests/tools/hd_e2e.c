@@ -958,9 +958,14 @@ static int check_pg(struct verify *v, const char *conninfo, int timeout_s)
         problems = 0;
         PGresult *r = PQexecParams(
             pg,
-            "SELECT n.request_id, n.channel, n.status, "
-            "  (SELECT count(*) FROM notification_events e WHERE e.notification_id = "
-            "n.notification_id) FROM notifications n WHERE n.tenant_id LIKE $1",
+            /* one grouped pass over the history, joined on the whole key: a correlated
+             * count per row scanned the table once per notification (minutes at 25 k) */
+            "SELECT n.request_id, n.channel, n.status, coalesce(h.cnt, 0) "
+            "FROM notifications n LEFT JOIN ("
+            "  SELECT tenant_id, notification_id, count(*) AS cnt FROM notification_events"
+            "  WHERE tenant_id LIKE $1 GROUP BY tenant_id, notification_id) h"
+            "  ON h.tenant_id = n.tenant_id AND h.notification_id = n.notification_id "
+            "WHERE n.tenant_id LIKE $1",
             1, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             fprintf(stderr, "hd_e2e verify: %s", PQerrorMessage(pg));
