@@ -620,16 +620,7 @@ static size_t task_store_names(const struct hd_task *t, const char **names, size
  * test can land a kill -9 exactly there. Points here: before_kafka_commit (outputs and
  * changelog records produced, offsets sent, commit_transaction not called) and
  * after_kafka_commit (committed in Kafka, not yet in RocksDB); stores.c has restore.
- * Unset (the default), each costs a compare per commit. */
-static long crashpoint_arm(const char *point)
-{
-    const char *v = getenv("HERALD_TEST_CRASHPOINT");
-    size_t n = strlen(point);
-    if (!v || strncmp(v, point, n) || (v[n] && v[n] != ':'))
-        return 0;
-    long nth = v[n] ? atol(v + n + 1) : 1;
-    return nth > 0 ? nth : 1;
-}
+ * Unset (the default), each costs a compare per commit. Armed by hd__crashpoint_arm. */
 
 /* Has the open transaction staged writes in any store? */
 static int task_staged(struct hd_task *t)
@@ -958,8 +949,8 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
     t->batch = hd_calloc((size_t)c->batch_max, sizeof(*t->batch));
     t->ctx.task = t;
     t->ctx.partition = -1;
-    t->crash_before = crashpoint_arm("before_kafka_commit");
-    t->crash_after = crashpoint_arm("after_kafka_commit");
+    t->crash_before = hd__crashpoint_arm("before_kafka_commit");
+    t->crash_after = hd__crashpoint_arm("after_kafka_commit");
     rd_kafka_topic_partition_list_t *topics = NULL;
 
     for (; subs[t->sub_cnt]; t->sub_cnt++) {

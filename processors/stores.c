@@ -56,8 +56,8 @@ struct hd_storeset {
  * half-way through its second flush batch, log a marker line and SIGKILL the process:
  * a kill mid-restore, with some records flushed (when there were enough) and some only
  * staged. Read once, when the set is made; unset, it costs a compare per restored
- * record. runtime.c reads the same variable for its own points. */
-static long ss_crashpoint_arm(const char *point)
+ * record. runtime.c arms its own points with the same function. */
+long hd__crashpoint_arm(const char *point)
 {
     const char *v = getenv("HERALD_TEST_CRASHPOINT");
     size_t n = strlen(point);
@@ -75,7 +75,7 @@ struct hd_storeset *hd_storeset_new(const struct hd_config *c, const char *app,
     ss->cfg = c;
     ss->app = hd_strdup(app);
     ss->producer = producer;
-    ss->crash_restore = ss_crashpoint_arm("restore");
+    ss->crash_restore = hd__crashpoint_arm("restore");
     for (; names[ss->n]; ss->n++) {
         if (ss->n == HD_SS_MAX_STORES) {
             hd_storeset_destroy(ss);

@@ -69,4 +69,9 @@ void hd_storeset_abort(struct hd_storeset *ss);
 /* Did the last writes fail to reach the producer? (then the transaction must abort) */
 int hd_storeset_failed(const struct hd_storeset *ss);
 
+/* Test only: how many times HERALD_TEST_CRASHPOINT=<point>[:N] asks to reach `point`
+ * before the process kills itself (N, default 1), or 0 when it names another point or
+ * is unset. Reads the environment; call once, at construction. */
+long hd__crashpoint_arm(const char *point);
+
 #endif
