@@ -127,6 +127,8 @@ static rd_kafka_headers_t *get_headers(const unsigned char **p, const unsigned c
         return NULL;
     uint32_t n = get_be32(*p);
     *p += 4;
+    if (n > (size_t)(end - *p) / 8) /* each header takes at least its two lengths */
+        return NULL;
     rd_kafka_headers_t *h = rd_kafka_headers_new(n ? n : 1);
     for (uint32_t i = 0; i < n; i++) {
         if (end - *p < 4 || get_be32(*p) > (size_t)(end - *p) - 4)

@@ -15,8 +15,11 @@
 #include "core/time.h"
 
 #define HD_SS_MAX_STORES 8
-/* restored records per RocksDB write: a kill mid-restore keeps what was flushed */
-#define HD_SS_FLUSH_EVERY 1000
+/* restored records per RocksDB write (a kill mid-restore keeps what was flushed); the
+ * restore crash point (tests) flushes more often,
+ * so that a kill there leaves part of a modest restore flushed and part staged */
+#define HD_SS_FLUSH_EVERY 10000
+#define HD_SS_FLUSH_EVERY_CRASHTEST 1000
 #define HD_SS_RESTORE_STALL_MS 60000
 
 /* One open store of one partition; also the change callback's opaque. */
@@ -49,6 +52,7 @@ struct hd_storeset {
     int failed;
     rd_kafka_t *restorer;
     long crash_restore; /* test only: SIGKILL at this restore past half-way; 0 never */
+    long flush_every;   /* restored records per RocksDB write */
 };
 
 /* Test only (tests/crash/run): HERALD_TEST_CRASHPOINT=restore[:N] makes the N-th store
@@ -76,6 +80,7 @@ struct hd_storeset *hd_storeset_new(const struct hd_config *c, const char *app,
     ss->app = hd_strdup(app);
     ss->producer = producer;
     ss->crash_restore = hd__crashpoint_arm("restore");
+    ss->flush_every = ss->crash_restore ? HD_SS_FLUSH_EVERY_CRASHTEST : HD_SS_FLUSH_EVERY;
     for (; names[ss->n]; ss->n++) {
         if (ss->n == HD_SS_MAX_STORES) {
             hd_storeset_destroy(ss);
@@ -308,12 +313,12 @@ static int ss_restore(struct hd_storeset *ss, struct ss_entry *e, char *errstr,
         rd_kafka_message_destroy(m);
         if (rc)
             break;
-        if (++applied % HD_SS_FLUSH_EVERY == 0 &&
+        if (++applied % ss->flush_every == 0 &&
             (rc = hd_store_restore_flush(e->st, next, errstr, errstr_size)))
             break;
         /* half-way, or half-way through the second flush batch: flushed and staged records */
         if (ss->crash_restore && !past_half && applied >= 2 && next < hi &&
-            (applied * 2 >= span || applied == HD_SS_FLUSH_EVERY * 3 / 2)) {
+            (applied * 2 >= span || applied == ss->flush_every * 3 / 2)) {
             past_half = 1;
             if (--ss->crash_restore == 0) {
                 hd_log_error("test", "HERALD_TEST_CRASHPOINT restore reached: %s[%d] after %ld "

@@ -147,12 +147,20 @@ void hd__tpl_icu_locale(const struct hd__tpl_call *c, char *out, size_t size)
 int hd__tpl_write_u(struct hd__tpl_call *c, const UChar *u, int32_t n)
 {
     char out[UBUF * 3 + 1];
-    int32_t len = 0;
-    UErrorCode st = U_ZERO_ERROR;
-    u_strToUTF8(out, (int32_t)sizeof(out), &len, u, n, &st);
-    if (U_FAILURE(st))
-        return hd__tpl_call_error(c, "ICU: %s", u_errorName(st));
-    hd__tpl_call_write(c, out, (size_t)len);
+    /* in pieces of at most UBUF units (a MessageFormat result can be longer), never
+     * splitting a surrogate pair */
+    for (int32_t at = 0; at < n;) {
+        int32_t k = n - at > UBUF ? UBUF : n - at;
+        if (at + k < n && U16_IS_LEAD(u[at + k - 1]))
+            k--;
+        int32_t len = 0;
+        UErrorCode st = U_ZERO_ERROR;
+        u_strToUTF8(out, (int32_t)sizeof(out), &len, u + at, k, &st);
+        if (U_FAILURE(st))
+            return hd__tpl_call_error(c, "ICU: %s", u_errorName(st));
+        hd__tpl_call_write(c, out, (size_t)len);
+        at += k;
+    }
     return HD_OK;
 }
 

@@ -485,6 +485,7 @@ static UMessageFormat *open_message(struct hd__tpl_call *c, const char *key, con
     char loc[64];
     UErrorCode st = U_ZERO_ERROR;
     UParseError pe;
+    memset(&pe, 0, sizeof(pe));
     int32_t ulen = 0;
     u_strFromUTF8(NULL, 0, &ulen, pat, (int32_t)len, &st);
     st = U_ZERO_ERROR;

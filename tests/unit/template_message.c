@@ -149,3 +149,26 @@ Test(template_message, a_missing_value_is_empty_text_when_not_strict)
     /* (the fuzzer's: the only text argument, missing, left no value buffer at all) */
     expect("{{formatMessage \"a{x}b\" x=nope}}", "{}", "en", "ab");
 }
+
+/* ICU's result is written out in pieces: a stretch longer than one piece (1,100 CJK
+ * characters, 3,300 bytes of UTF-8) comes out whole. */
+Test(template_message, a_long_result_is_written_whole)
+{
+    static const char cjk[] = "\xe9\x80\x9a"; /* U+901A, 3 bytes in UTF-8 */
+    struct hd_buf src = HD_BUF_INIT, want = HD_BUF_INIT;
+    hd_buf_puts(&src, "{{formatMessage \"");
+    for (int i = 0; i < 2000; i++)
+        hd_buf_putc(&src, 'a');
+    hd_buf_puts(&src, "{n}");
+    for (int i = 0; i < 1100; i++)
+        hd_buf_puts(&src, cjk);
+    hd_buf_puts(&src, "\" n=n}}");
+    for (int i = 0; i < 2000; i++)
+        hd_buf_putc(&want, 'a');
+    hd_buf_puts(&want, "7");
+    for (int i = 0; i < 1100; i++)
+        hd_buf_puts(&want, cjk);
+    expect(src.data, "{\"n\": 7}", "en", want.data);
+    hd_buf_free(&src);
+    hd_buf_free(&want);
+}
