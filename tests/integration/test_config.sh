@@ -113,8 +113,13 @@ n=$(jq -r --arg t "$t" 'select(.tenant_id == $t and .user_id == "u3") | .notific
     "$work/notification.sent.jsonl" | wc -l)
 [ "$n" -eq 1 ] || fail "the routed event gave $n SENT statuses, want 1"
 
-"$HERALD_BIN" config list rule | jq -e --arg k "$t/welcome" 'select(.key == $k) | .body.event_type == "user.registered"' \
-    > /dev/null || fail "config list rule does not show the rule"
+"$HERALD_BIN" config list rule > "$work/rules.jsonl" 2> "$work/rules.err" ||
+    fail "config list rule: $(cat "$work/rules.err")"
+# one document of all lines: jq 1.6's -e judges the last input, so a select that leaves
+# the last line out failed whenever the rule was not the last of the list
+jq -e -s --arg k "$t/welcome" 'any(.[]; .key == $k and .body.event_type == "user.registered")' \
+    "$work/rules.jsonl" > /dev/null ||
+    fail "config list rule does not show the rule: $(cat "$work/rules.jsonl" "$work/rules.err")"
 
 # restart: the tables come back from the local stores (nothing new to read)
 stop_run
