@@ -83,6 +83,24 @@ static int start_group_at_end(const struct hd_config *cfg, const char *name,
     return rc;
 }
 
+void hd__bench_req_init(struct hd__bench_req *b, const char *tenant)
+{
+    memset(b, 0, sizeof(*b));
+    b->ch = HD_CH_EMAIL;
+    b->content.subject = "Your order";
+    b->content.text = "Thanks for your order. It ships tomorrow.";
+    b->content.title = "Order confirmed";
+    b->rcpt.email = "someone@example.com";
+    b->r.tenant_id = (char *)tenant;
+    b->r.channels = &b->ch;
+    b->r.channel_cnt = 1;
+    b->r.category = HD_CAT_TRANSACTIONAL;
+    b->r.priority = HD_PRIO_NORMAL;
+    b->r.content = &b->content;
+    b->r.variables_json = "{}";
+    b->r.recipient = &b->rcpt;
+}
+
 /* Produces `count` EMAIL requests for tenant "bench", created_at = now, at `rate`/s
  * (0 = as fast as possible). */
 static int produce_requests(const struct hd_config *cfg, struct hd_serde *sd, long count,
@@ -91,40 +109,27 @@ static int produce_requests(const struct hd_config *cfg, struct hd_serde *sd, lo
     rd_kafka_t *rk = hd_kafka_producer_new(cfg, NULL, err, n);
     if (!rk)
         return -1;
-    enum hd_channel ch = HD_CH_EMAIL;
-    struct hd_content content = {"Your order", "Thanks for your order. It ships tomorrow.", NULL,
-                                 "Order confirmed", {NULL, 0}};
-    struct hd_recipient rcpt;
-    memset(&rcpt, 0, sizeof(rcpt));
-    rcpt.email = "someone@example.com";
-    struct hd_request r;
-    memset(&r, 0, sizeof(r));
-    r.tenant_id = "bench";
-    r.channels = &ch;
-    r.channel_cnt = 1;
-    r.category = HD_CAT_TRANSACTIONAL;
-    r.priority = HD_PRIO_NORMAL;
-    r.content = &content;
-    r.variables_json = "{}";
-    r.recipient = &rcpt;
+    struct hd__bench_req req;
+    hd__bench_req_init(&req, "bench");
+    struct hd_request *r = &req.r;
     struct hd_buf b = HD_BUF_INIT;
     int rc = 0;
     int64_t start = hd_mono_us();
     for (long i = 0; i < count && rc == 0; i++) {
         char u[HD_UUID_STRLEN], rid[64], user[32], key[64];
         hd_uuid_v4(u);
-        r.created_at = hd_now_ms();
+        r->created_at = hd_now_ms();
         /* the creation time leads the id, so the latency phase needs no lookup table */
-        snprintf(rid, sizeof(rid), "%lld-%s", (long long)r.created_at, u);
+        snprintf(rid, sizeof(rid), "%lld-%s", (long long)r->created_at, u);
         snprintf(user, sizeof(user), "user-%ld", i % 5000);
         snprintf(key, sizeof(key), "bench/%s", user);
-        r.request_id = rid;
-        r.user_id = user;
+        r->request_id = rid;
+        r->user_id = user;
         /* every request is distinct: dedup looks each key up and stores it, as it would
          * for upstream services that send idempotency keys */
-        r.idempotency_key = rid;
+        r->idempotency_key = rid;
         hd_buf_reset(&b);
-        if (hd_request_encode(sd, &r, &b, err, n)) {
+        if (hd_request_encode(sd, r, &b, err, n)) {
             rc = -1;
             break;
         }

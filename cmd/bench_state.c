@@ -236,27 +236,16 @@ static int sb_group_at_end(struct sb *b, char *err, size_t n)
 /* Produces one EMAIL request with id `rid` to notification.requests and waits for it. */
 static int sb_produce_probe(struct sb *b, char *rid, char *err, size_t n)
 {
-    enum hd_channel ch = HD_CH_EMAIL;
-    struct hd_content content = {"Your order", "Thanks for your order.", NULL, "Order", {NULL, 0}};
-    struct hd_recipient rcpt = {0};
-    rcpt.email = "someone@example.com";
-    struct hd_request r = {0};
-    r.request_id = rid;
-    r.tenant_id = SB_TENANT;
-    r.user_id = "user-0";
-    r.idempotency_key = rid;
-    r.channels = &ch;
-    r.channel_cnt = 1;
-    r.category = HD_CAT_TRANSACTIONAL;
-    r.priority = HD_PRIO_NORMAL;
-    r.content = &content;
-    r.variables_json = "{}";
-    r.recipient = &rcpt;
-    r.created_at = hd_now_ms();
+    struct hd__bench_req req;
+    hd__bench_req_init(&req, SB_TENANT);
+    req.r.request_id = rid;
+    req.r.user_id = "user-0";
+    req.r.idempotency_key = rid;
+    req.r.created_at = hd_now_ms();
     struct hd_buf v = HD_BUF_INIT;
     rd_kafka_t *rk = NULL;
     int rc = -1;
-    if (hd_request_encode(b->sd, &r, &v, err, n) == 0 &&
+    if (hd_request_encode(b->sd, &req.r, &v, err, n) == 0 &&
         (rk = hd_kafka_producer_new(b->cfg, NULL, err, n)))
         rc = hd_kafka_produce_sync(rk, HD_TOPIC_REQUESTS, "bench/user-0", 12, v.data, v.len,
                                    NULL, NULL, NULL, err, n);

@@ -8,6 +8,7 @@
 #define HD_CMD_H
 
 #include "core/config.h"
+#include "schemas/records.h"
 
 int hd_cmd_send(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_tail(int argc, char **argv, struct hd_config *cfg);
@@ -20,6 +21,18 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg);
 /* `herald bench templates ...` and `herald bench state ...` (cmd/bench_*.c). */
 int hd_cmd_bench_templates(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_bench_state(int argc, char **argv, struct hd_config *cfg);
+
+/* The benchmarks' request (cmd/bench.c): one EMAIL with inline content to
+ * someone@example.com, TRANSACTIONAL, NORMAL, for `tenant` (borrowed); the caller sets
+ * request_id, user_id, idempotency_key and created_at. r points into the struct, so it
+ * must not be copied. */
+struct hd__bench_req {
+    enum hd_channel ch;
+    struct hd_content content;
+    struct hd_recipient rcpt;
+    struct hd_request r;
+};
+void hd__bench_req_init(struct hd__bench_req *b, const char *tenant);
 int hd_cmd_config(int argc, char **argv, struct hd_config *cfg);
 /* Publishes the records of a config document that differ from the config topics'
  * (herald config import; herald run does it for HERALD_CONFIG). Returns 0 or -1. */

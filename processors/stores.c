@@ -15,9 +15,9 @@
 #include "core/time.h"
 
 #define HD_SS_MAX_STORES 8
-/* restored records per RocksDB write (a kill mid-restore keeps what was flushed); the
- * restore crash point (tests) flushes more often,
- * so that a kill there leaves part of a modest restore flushed and part staged */
+/* restored records per RocksDB write (a kill mid-restore keeps what was flushed); armed,
+ * the restore crash point (tests) flushes more often, so that a kill there leaves part
+ * of a modest restore flushed and part staged */
 #define HD_SS_FLUSH_EVERY 10000
 #define HD_SS_FLUSH_EVERY_CRASHTEST 1000
 #define HD_SS_RESTORE_STALL_MS 60000
