@@ -52,14 +52,18 @@ struct hd_storeset {
     int failed;
     rd_kafka_t *restorer;
     long crash_restore; /* test only: SIGKILL at this restore past half-way; 0 never */
+    char crash_store[64]; /* test only: count only this store's restores; "" any */
     long flush_every;   /* restored records per RocksDB write */
 };
 
-/* Test only (tests/crash/run): HERALD_TEST_CRASHPOINT=restore[:N] makes the N-th store
- * restore (default the first) that gets half-way through its changelog range, or
- * half-way through its second flush batch, log a marker line and SIGKILL the process:
- * a kill mid-restore, with some records flushed (when there were enough) and some only
- * staged. Read once, when the set is made; unset, it costs a compare per restored
+/* Test only (tests/crash/run): HERALD_TEST_CRASHPOINT=restore[:N[:STORE]] makes the N-th
+ * store restore (default the first; of store STORE only, when named) that gets past
+ * half-way through its changelog's offsets, or half-way through its second flush batch,
+ * log a marker line and SIGKILL the process: a kill mid-restore, with some records
+ * flushed (when there were enough) and some only staged. Half-way is by offset, not by
+ * record count: commit markers and aborted records take offsets that read_committed
+ * never returns, so a changelog of small transactions may hold fewer records than half
+ * its offsets. Read once, when the set is made; unset, it costs a compare per restored
  * record. runtime.c arms its own points with the same function. */
 long hd__crashpoint_arm(const char *point)
 {
@@ -80,6 +84,9 @@ struct hd_storeset *hd_storeset_new(const struct hd_config *c, const char *app,
     ss->app = hd_strdup(app);
     ss->producer = producer;
     ss->crash_restore = hd__crashpoint_arm("restore");
+    const char *cs = ss->crash_restore ? strchr(getenv("HERALD_TEST_CRASHPOINT"), ':') : NULL;
+    if (cs && (cs = strchr(cs + 1, ':')))
+        snprintf(ss->crash_store, sizeof(ss->crash_store), "%s", cs + 1);
     ss->flush_every = ss->crash_restore ? HD_SS_FLUSH_EVERY_CRASHTEST : HD_SS_FLUSH_EVERY;
     for (; names[ss->n]; ss->n++) {
         if (ss->n == HD_SS_MAX_STORES) {
@@ -283,7 +290,8 @@ static int ss_restore(struct hd_storeset *ss, struct ss_entry *e, char *errstr,
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     int64_t start = hd_mono_us(), last = start, next = -1;
-    int64_t span = hi - (from >= 0 && from > lo ? from : lo); /* offsets, so >= records */
+    int64_t first = from >= 0 && from > lo ? from : lo;
+    int64_t span = hi - first; /* offsets, so >= records */
     long applied = 0;
     int rc = 0, past_half = 0;
     for (;;) {
@@ -318,7 +326,8 @@ static int ss_restore(struct hd_storeset *ss, struct ss_entry *e, char *errstr,
             break;
         /* half-way, or half-way through the second flush batch: flushed and staged records */
         if (ss->crash_restore && !past_half && applied >= 2 && next < hi &&
-            (applied * 2 >= span || applied == ss->flush_every * 3 / 2)) {
+            ((next - first) * 2 >= span || applied == ss->flush_every * 3 / 2) &&
+            (!ss->crash_store[0] || !strcmp(ss->crash_store, ss->names[e->idx]))) {
             past_half = 1;
             if (--ss->crash_restore == 0) {
                 hd_log_error("test", "HERALD_TEST_CRASHPOINT restore reached: %s[%d] after %ld "
