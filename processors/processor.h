@@ -105,6 +105,16 @@ struct hd_source {
  * `src` standing in for the consumed message. */
 void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_source *src);
 
+/* From punctuate: dead-letters an entry of store `store` (current partition) that the
+ * processor cannot use, its key and value bytes as stored, inside the current
+ * transaction. The DeadLetter's source is the store's changelog topic and partition;
+ * its offset is -1 (a store does not keep the changelog offset of each entry). The
+ * caller deletes the entry. Returns 0, or -1 when it could not be produced (the
+ * transaction then aborts, and the entry is still there next time). */
+int hd_ctx_dead_letter_entry(struct hd_ctx *ctx, const char *store, const void *key,
+                             size_t key_len, const void *value, size_t value_len,
+                             const char *code, const char *error);
+
 /* What init gets: shared, read-only for the task's lifetime. */
 struct hd_task_env {
     const struct hd_config *config;

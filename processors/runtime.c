@@ -518,6 +518,18 @@ void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_s
     finish_record(ctx->task, ctx->sub, ctx->proc + 1, rec, src, NULL);
 }
 
+int hd_ctx_dead_letter_entry(struct hd_ctx *ctx, const char *store, const void *key,
+                             size_t key_len, const void *value, size_t value_len,
+                             const char *code, const char *error)
+{
+    struct hd_task *t = ctx->task;
+    const char *topic = t->stores ? hd_storeset_changelog(t->stores, store) : NULL;
+    if (!topic || ctx->partition < 0)
+        return -1;
+    struct hd_source src = {topic, ctx->partition, -1, key, key_len, NULL, value, value_len};
+    return emit_dead_letter(t, &src, NULL, code, error, t->subs[ctx->sub]->chain[ctx->proc]->name);
+}
+
 static void process_one(struct hd_task *t, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);

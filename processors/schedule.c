@@ -5,7 +5,9 @@
  * only the due range. The value keeps what a later failure needs to
  * dead-letter the request as it was consumed: source partition and offset,
  * trace id, the channels dedup kept, the original key, headers and value bytes.
- * Version 1 values (no headers) are still read: a changelog may hold them.
+ * Version 1 values (no headers) are still read: a changelog may hold them. A value
+ * it cannot read (a newer version after a rollback, or a corrupt store) is
+ * dead-lettered whole when due, with reason unreadable_timer.
  *
  * Holding emits SCHEDULED per channel; release deletes the timer and runs
  * the rest of the chain (render), all inside the task's transaction, so a
@@ -260,14 +262,19 @@ static int collect_due(struct schedule *s, struct hd_store *st, int64_t now_ms, 
     return rc < 0 && n < SCHED_RELEASE_MAX ? hd_seterr(-1, err, err_size, "timer scan failed") : n;
 }
 
-static void release(struct schedule *s, struct hd_ctx *ctx, const struct hd_buf *val)
+static void release(struct schedule *s, struct hd_ctx *ctx, const struct hd_buf *key,
+                    const struct hd_buf *val)
 {
     char err[512];
     struct hd_source src;
     if (timer_decode(s, ctx, (const unsigned char *)val->data, val->len, &src, err,
                      sizeof(err))) {
-        /* written by this processor, so this is a bug or a corrupt store, never input */
-        hd_log_error("schedule", "dropping an unreadable timer: %s", err);
+        /* written by a processor, so a newer format (after a rollback), a bug or a corrupt
+         * store, never input: the timer's bytes go to the DLQ whole, to be replayed by a
+         * binary that reads them */
+        hd_log_error("schedule", "dead-lettering an unreadable timer: %s", err);
+        hd_ctx_dead_letter_entry(ctx, "timers", key->data, key->len, val->data, val->len,
+                                 "unreadable_timer", err);
         hd_request_clear(&s->rec.req);
         return;
     }
@@ -292,7 +299,7 @@ static void schedule_punctuate(void *self, struct hd_ctx *ctx, int64_t now_ms)
             hd_log_warn("schedule", "%s", err);
             return;
         }
-        release(s, ctx, &s->due_vals[i]);
+        release(s, ctx, &s->due_keys[i], &s->due_vals[i]);
     }
 }
 

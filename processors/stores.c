@@ -449,6 +449,14 @@ struct hd_store *hd_storeset_get(struct hd_storeset *ss, const char *name, int32
     return NULL;
 }
 
+const char *hd_storeset_changelog(const struct hd_storeset *ss, const char *name)
+{
+    for (size_t i = 0; i < ss->n; i++)
+        if (!strcmp(ss->names[i], name))
+            return ss->topics[i];
+    return NULL;
+}
+
 int32_t hd_storeset_partition_limit(const struct hd_storeset *ss)
 {
     return (int32_t)ss->slot_cnt;

@@ -54,6 +54,9 @@ void hd_storeset_revoke(struct hd_storeset *ss, int32_t partition);
 /* The open store `name` for `partition`, or NULL. */
 struct hd_store *hd_storeset_get(struct hd_storeset *ss, const char *name, int32_t partition);
 
+/* The changelog topic of store `name`, or NULL when the set has no such store. */
+const char *hd_storeset_changelog(const struct hd_storeset *ss, const char *name);
+
 /* One past the highest partition number ever assigned (hd_storeset_get tells which of
  * 0..limit-1 are open now). */
 int32_t hd_storeset_partition_limit(const struct hd_storeset *ss);

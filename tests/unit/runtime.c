@@ -609,3 +609,62 @@ Test(runtime, a_held_request_that_fails_at_release_is_dead_lettered_with_its_sou
     hd_dead_letter_clear(&dl);
     hd_buf_free(&value);
 }
+
+/* A timer this binary cannot read (here a value of format 9, as a newer binary might
+ * write before a rollback) is restored with the store, and when due it is dead-lettered
+ * with its key and value bytes as stored and reason unreadable_timer, not dropped; and
+ * its deletion commits with the dead letter, so it is not dead-lettered twice. */
+Test(runtime, an_unreadable_timer_is_dead_lettered_whole_when_due)
+{
+    static const char *const subs[] = {"requests", NULL};
+    char err[512];
+    struct hd_task *t = hd_task_new(&cfg, tables, "rt", subs, err, sizeof(err));
+    cr_assert_not_null(t, "%s", err);
+    /* due a second ago; restored from the changelog when the task gets its partition */
+    unsigned char key[8 + 5], val[64];
+    uint64_t due = (uint64_t)(hd_now_ms() - 1000);
+    for (int i = 0; i < 8; i++)
+        key[i] = (unsigned char)(due >> (56 - 8 * i));
+    memcpy(key + 8, "bad-0", 5);
+    for (size_t i = 0; i < sizeof(val); i++)
+        val[i] = (unsigned char)(i * 37 + 9);
+    val[0] = 9;
+    /* a changelog value is the store's 8-byte expiry header (0: none), then the value */
+    unsigned char logged[8 + sizeof(val)] = {0};
+    memcpy(logged + 8, val, sizeof(val));
+    rd_kafka_t *rk = hd_kafka_producer_new(&cfg, NULL, err, sizeof(err));
+    cr_assert_not_null(rk, "%s", err);
+    int32_t part = -1;
+    cr_assert_eq(hd_kafka_produce_sync(rk, "herald-rt-timers-changelog", key, sizeof(key), logged,
+                                       sizeof(logged), NULL, &part, NULL, err, sizeof(err)),
+                 0, "%s", err);
+    rd_kafka_destroy(rk);
+
+    struct hd_task_stats st = {0};
+    for (int64_t deadline = hd_mono_us() + 30 * 1000000LL;
+         !st.dead_letters && hd_mono_us() < deadline;) {
+        cr_assert_geq(hd_task_poll(t, err, sizeof(err)), 0, "%s", err);
+        hd_task_stats(t, &st);
+    }
+    /* a few more seconds of punctuation: the timer must be gone, not released again */
+    for (int64_t until = hd_mono_us() + 2 * 1000000LL; hd_mono_us() < until;)
+        cr_assert_geq(hd_task_poll(t, err, sizeof(err)), 0, "%s", err);
+    hd_task_stats(t, &st);
+    hd_task_destroy(t);
+    cr_assert_eq(st.dead_letters, 1, "dead letters: %llu", (unsigned long long)st.dead_letters);
+
+    struct hd_dead_letter dl;
+    memset(&dl, 0, sizeof(dl));
+    read_dead_letter(&dl);
+    cr_expect_str_eq(dl.processor, "schedule");
+    cr_expect_str_eq(dl.error_code, "unreadable_timer");
+    cr_expect(strstr(dl.error, "unknown format") != NULL, "error: %s", dl.error);
+    cr_expect_str_eq(dl.source_topic, "herald-rt-timers-changelog");
+    cr_expect_eq(dl.source_partition, part);
+    cr_expect_eq(dl.source_offset, -1);
+    cr_assert(dl.key_len == sizeof(key) && !memcmp(dl.key, key, sizeof(key)), "key changed");
+    cr_assert(dl.value_len == sizeof(val) && !memcmp(dl.value, val, sizeof(val)),
+              "value changed");
+    cr_expect_eq(dl.header_cnt, 0, "headers: %zu", dl.header_cnt);
+    hd_dead_letter_clear(&dl);
+}
