@@ -716,6 +716,10 @@ static int task_recover(struct hd_task *t, rd_kafka_error_t *error, const char *
                 error && rd_kafka_error_is_retriable(error) ? ", retriable" : "",
                 error ? rd_kafka_error_string(error) : "could not produce");
     t->stats.aborts++;
+    if (abortable)
+        t->stats.abortable++;
+    else if (error && !rd_kafka_error_is_fatal(error))
+        t->stats.unknown_outcomes++;
     /* a failure that persists (a missing topic, a broker down) must not spin */
     long backoff_ms = 100L << (t->failures < 6 ? t->failures : 6);
     t->failures++;
@@ -938,9 +942,12 @@ int hd_task_run(struct hd_task *t, volatile sig_atomic_t *stop, char *errstr, si
         int64_t now = hd_mono_us();
         if (now - t->last_report_us > 10 * 1000000LL) {
             t->last_report_us = now;
-            hd_log_info("runtime", "%s: %llu records, %llu commits, %llu aborts, %llu dead letters",
+            hd_log_info("runtime",
+                        "%s: %llu records, %llu commits, %llu aborts (%llu unknown outcomes), "
+                        "%llu dead letters",
                         t->group_id, (unsigned long long)t->stats.records,
                         (unsigned long long)t->stats.commits, (unsigned long long)t->stats.aborts,
+                        (unsigned long long)t->stats.unknown_outcomes,
                         (unsigned long long)t->stats.dead_letters);
         }
     }

@@ -25,6 +25,8 @@ struct hd_task_stats {
     uint64_t commits;
     uint64_t aborts;
     uint64_t reinits;   /* producer re-creations */
+    uint64_t abortable; /* failed transactions librdkafka called abortable (aborted) */
+    uint64_t unknown_outcomes; /* failed with the outcome unknown (settled by re-init) */
     uint64_t dead_letters;
     uint64_t skipped;
 };
