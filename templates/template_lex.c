@@ -195,6 +195,33 @@ static int check_tag(struct hd__tpl_parser *p, struct hd__tpl_tok *t)
     }
 }
 
+/* The tag's closing delimiter in s[from, end). A tag that can be a helper call skips
+ * string literals in argument position (a quote after a space or '=', backslash escapes
+ * as the argument parser reads them), so {{formatMessage "{n, plural, one {#} other
+ * {# items}}" n=n}} ends after n=n. With an unterminated string, the first closing
+ * delimiter ends the tag (and the argument parser reports the string). */
+static const char *find_close(const char *s, size_t from, size_t end, const char *close,
+                              size_t close_len, int strings)
+{
+    const char *first = memmem(s + from, end - from, close, close_len);
+    if (!strings || !first)
+        return first;
+    for (size_t i = from; i + close_len <= end; i++) {
+        if (!memcmp(s + i, close, close_len))
+            return s + i;
+        if ((s[i] == '"' || s[i] == '\'') && i > from &&
+            (hd__tpl_is_ws(s[i - 1]) || s[i - 1] == '=')) {
+            size_t j = i + 1;
+            while (j < end && s[j] != s[i])
+                j += s[j] == '\\' && j + 1 < end ? 2 : 1;
+            if (j >= end)
+                return first;
+            i = j;
+        }
+    }
+    return first;
+}
+
 static int lex_tag(struct hd__tpl_parser *p, struct lexer *lx, size_t at)
 {
     const char *s = p->src;
@@ -212,7 +239,8 @@ static int lex_tag(struct hd__tpl_parser *p, struct lexer *lx, size_t at)
     size_t cs = kind == HD__T_VAR ? c : c + 1;
     if (cs > p->len)
         cs = p->len;
-    const char *e = memmem(s + cs, p->len - cs, close, close_len);
+    int call = kind == HD__T_VAR || kind == HD__T_RAW || kind == HD__T_SECTION;
+    const char *e = find_close(s, cs, p->len, close, close_len, call);
     if (!e)
         return hd__tpl_perr(p, line, col, "unclosed tag: no \"%.*s\" after \"%.*s\"",
                             (int)close_len, close, (int)(p->len - at < 20 ? p->len - at : 20),

@@ -1,8 +1,8 @@
 /*
  * {{formatMessage}} (templates/template_message.c): ICU MessageFormat with
- * named arguments, in the render's locale and zone. Patterns with nested
- * braces are written after {{=<% %>=}} (a "}}" in a pattern would end the
- * {{…}} tag) or come from the data.
+ * named arguments, in the render's locale and zone. Most patterns here are
+ * written after {{=<% %>=}}; a pattern in a plain {{…}} tag may hold "}}"
+ * too (the lexer skips string arguments), checked below.
  *
  * Expectations are CLDR 42 data as ICU 72 ships it (U+202F as the French
  * thousands separator, Arabic-Indic digits in "ar").
@@ -42,7 +42,7 @@ static void expect(const char *src, const char *data, const char *locale, const 
     char err[512] = "";
     char *got = render(src, data, locale, "Europe/Paris", err, sizeof(err));
     cr_assert_not_null(got, "%s: %s", src, err);
-    cr_expect_str_eq(got, want, "%s in %s", src, locale);
+    cr_expect_str_eq(got, want, "%s in %s: \"%s\"", src, locale, got);
     hd_free(got);
 }
 
@@ -171,4 +171,31 @@ Test(template_message, a_long_result_is_written_whole)
     expect(src.data, "{\"n\": 7}", "en", want.data);
     hd_buf_free(&src);
     hd_buf_free(&want);
+}
+
+/* A string argument may hold the closing delimiter: the tag ends after the arguments.
+ * Outside argument position a quote is no string, and a comment still ends at its
+ * first "}}". */
+Test(template_message, a_pattern_in_a_plain_tag_may_hold_closing_braces)
+{
+    const char *items = "{{formatMessage \"{n, plural, =0 {no items} one {# item} "
+                        "other {# items}}\" n=n}} left";
+    expect(items, "{\"n\":0}", "en", "no items left");
+    expect(items, "{\"n\":3}", "en", "3 items left");
+    expect("{{formatMessage '{n, plural, one {# day} other {# days}}' n=n}}!",
+           "{\"n\":2}", "en", "2 days!");
+    expect("{{formatMessage \"it''s {n, plural, one {# day} other {# days}}\" n=n}}",
+           "{\"n\":1}", "en", "it&#39;s 1 day");
+    expect("{{#if ok}}{{formatMessage \"{who} said \\\"}}\\\"\" who=w}}{{/if}}",
+           "{\"ok\":true,\"w\":\"Ann\"}", "en", "Ann said &quot;}}&quot;");
+    expect("{{{formatMessage \"{n, plural, one {#} other {{x}}}\" n=n x=x}}}",
+           "{\"n\":2,\"x\":\"<b>\"}", "en", "<b>");
+    expect("a{{! \"}} b\" }}c", "{}", "en", "a b\" }}c");
+    expect("{{x}}\"{{y}}\"", "{\"x\":1,\"y\":2}", "en", "1\"2\"");
+    char err[512] = "";
+    const char *bad = "{{formatMessage \"{n}} n=n}} x";
+    struct hd_tpl *t = hd_tpl_compile("m", bad, strlen(bad), NULL, err, sizeof(err));
+    cr_expect_null(t, "%s compiled", bad);
+    hd_tpl_release(t);
+    cr_expect(strstr(err, "column 1: unterminated string") != NULL, "error: %s", err);
 }
