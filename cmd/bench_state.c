@@ -3,8 +3,8 @@
  * start-up, on the broker at HERALD_BROKERS (issue 4). Prints figures;
  * asserts nothing. In one run, under a fresh app id:
  *
- *  fill:    N dedup keys (default 1,000,000; the key and value shapes dedup
- *           writes) staged with hd_store_put in the "dedup" stores of the
+ *  fill:    N dedup keys (default 1,000,000; the keys and DedupEntry values dedup
+ *           writes) staged with hd__dedup_put in the "dedup" stores of the
  *           pipeline task, spread over HERALD_PARTITIONS partitions, B keys per
  *           Kafka transaction. The runtime's own store set (processors/stores.c)
  *           produces every write to "<app>-pipeline-dedup-changelog" and commits
@@ -38,6 +38,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "core/uuid.h"
+#include "processors/dedup_int.h"
 #include "processors/stores.h"
 #include "processors/topology.h"
 #include "schemas/serde.h"
@@ -65,11 +66,11 @@ struct sb {
 /* ---- the changelog, filled through the runtime's store set ---- */
 
 /* The dedup key of request `i` (tenant NUL "k:" idempotency key NUL channel, as dedup
- * builds it) and its value, the first notification id. */
-static size_t sb_key(long i, char *key, size_t key_size, char nid[HD_UUID_STRLEN])
+ * builds it), its request id (also its idempotency key) and notification id. */
+static size_t sb_key(long i, char *key, size_t key_size, char idem[48],
+                     char nid[HD_UUID_STRLEN])
 {
-    char idem[48];
-    snprintf(idem, sizeof(idem), "bench-state-%ld", i);
+    snprintf(idem, 48, "bench-state-%ld", i);
     hd_notification_id(idem, hd_channel_name(HD_CH_EMAIL), nid);
     int n = snprintf(key, key_size, "%s%ck:%s%c%s", SB_TENANT, '\0', idem, '\0',
                      hd_channel_name(HD_CH_EMAIL));
@@ -92,12 +93,12 @@ static int sb_fill_txn(struct sb *b, struct hd_storeset *ss, rd_kafka_t *rk, lon
 {
     if (sb_txn_error(rd_kafka_begin_transaction(rk), "begin_transaction", err, n))
         return -1;
-    int64_t expires = hd_now_ms() + 24 * 3600 * 1000LL; /* dedup's EMAIL window */
+    int64_t now = hd_now_ms(), expires = now + 24 * 3600 * 1000LL; /* EMAIL's window */
     for (long i = from; i < to; i++) {
-        char key[96], nid[HD_UUID_STRLEN];
-        size_t klen = sb_key(i, key, sizeof(key), nid);
+        char key[96], idem[48], nid[HD_UUID_STRLEN];
+        size_t klen = sb_key(i, key, sizeof(key), idem, nid);
         struct hd_store *st = hd_storeset_get(ss, "dedup", (int32_t)(i % b->cfg->partitions));
-        if (hd_store_put(st, key, klen, nid, strlen(nid), expires, err, n))
+        if (hd__dedup_put(st, b->sd, key, klen, nid, idem, now, expires, err, n))
             goto abort;
         if (hd_storeset_failed(ss)) {
             hd_seterr(-1, err, n, "a changelog write failed");

@@ -5,9 +5,15 @@
  * in the "dedup" state store (changelogged, exactly-once) with a per-channel
  * TTL: EMAIL 24 h, PUSH 1 h, IN_APP 7 d, others 24 h, or the tenant's
  * "dedup_ttl_ms" for the channel. A repeated channel gets a SKIPPED status,
- * reason "duplicate", naming the first notification; a request whose every
- * channel is a duplicate stops here.
+ * reason "duplicate", naming the first notification and its request; a
+ * request whose every channel is a duplicate stops here.
+ *
+ * A value is an Avro DedupEntry (schemas/dedup_entry.avsc, through the typed
+ * store helpers): the first notification id, its request id and when it was
+ * first seen. A value from before DedupEntry, the bare notification id, is
+ * still read (its request is then unknown).
  */
+#include <ctype.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -19,6 +25,7 @@
 #include "processors/processor.h"
 #include "processors/tables.h"
 #include "state/store.h"
+#include "state/store_avro.h"
 
 #define HOUR_MS (3600LL * 1000)
 
@@ -84,7 +91,8 @@ void hd__dedup_key(const struct hd_request *r, enum hd_channel ch, struct hd_buf
 
 struct dedup {
     struct hd_buf key;
-    struct hd_buf val;
+    struct hd_buf val; /* the first notification id of a duplicate */
+    struct hd_buf req; /* and its request id ("" when the value predates DedupEntry) */
 };
 
 static int dedup_init(void **self, const struct hd_task_env *env, char *errstr,
@@ -99,39 +107,104 @@ static void dedup_exit(void *self)
     struct dedup *d = self;
     hd_buf_free(&d->key);
     hd_buf_free(&d->val);
+    hd_buf_free(&d->req);
     hd_free(d);
 }
 
-void hd__dedup_reason(char *out, size_t out_size, const char *first)
+void hd__dedup_reason(char *out, size_t out_size, const char *first, const char *first_request)
 {
-    snprintf(out, out_size, "duplicate of notification %.40s", first);
+    if (first_request && *first_request)
+        snprintf(out, out_size, "duplicate of notification %.40s (request %.128s)", first,
+                 first_request);
+    else
+        snprintf(out, out_size, "duplicate of notification %.40s", first);
 }
 
-int hd__dedup_seen(struct hd_store *st, const struct hd_tenant *tn, const struct hd_request *r,
-                   enum hd_channel ch, int64_t now_ms, struct hd_buf *key, struct hd_buf *val,
+/* A value from before DedupEntry: the bare notification id (a UUID's 36 characters). */
+static int bare_id(const struct hd_buf *v)
+{
+    if (v->len != HD_UUID_STRLEN - 1)
+        return 0;
+    for (size_t i = 0; i < v->len; i++)
+        if (!isxdigit((unsigned char)v->data[i]) && v->data[i] != '-')
+            return 0;
+    return 1;
+}
+
+static int get_field(avro_value_t *rec, const char *name, struct hd_buf *out, char *errstr,
+                     size_t errstr_size)
+{
+    avro_value_t f;
+    const char *str;
+    size_t n;
+    if (avro_value_get_by_name(rec, name, &f, NULL) || avro_value_get_string(&f, &str, &n))
+        return hd_seterr(-1, errstr, errstr_size, "DedupEntry.%s: %s", name, avro_strerror());
+    hd_buf_reset(out);
+    hd_buf_append(out, str, n ? n - 1 : 0); /* n counts the NUL */
+    hd_buf_putc(out, '\0');
+    return 0;
+}
+
+int hd__dedup_put(struct hd_store *st, struct hd_serde *sd, const void *key, size_t key_len,
+                  const char *nid, const char *request_id, int64_t now_ms, int64_t expires_ms,
+                  char *errstr, size_t errstr_size)
+{
+    const struct hd_schema *schema = hd_serde_schema(sd, "DedupEntry");
+    if (!schema)
+        return hd_seterr(-1, errstr, errstr_size, "no DedupEntry schema in this build");
+    avro_value_t *v = hd_serde_scratch_value(sd, schema), f;
+    if (avro_value_get_by_name(v, "notification_id", &f, NULL) ||
+        avro_value_set_string(&f, nid) ||
+        avro_value_get_by_name(v, "request_id", &f, NULL) ||
+        avro_value_set_string(&f, request_id) ||
+        avro_value_get_by_name(v, "first_seen_at", &f, NULL) || avro_value_set_long(&f, now_ms))
+        return hd_seterr(-1, errstr, errstr_size, "DedupEntry: %s", avro_strerror());
+    return hd_store_put_avro(st, sd, schema, key, key_len, v, expires_ms, errstr, errstr_size);
+}
+
+int hd__dedup_seen(struct hd_store *st, struct hd_serde *sd, const struct hd_tenant *tn,
+                   const struct hd_request *r, enum hd_channel ch, int64_t now_ms,
+                   struct hd_buf *key, struct hd_buf *first, struct hd_buf *first_request,
                    char *errstr, size_t errstr_size)
 {
+    const struct hd_schema *schema = hd_serde_schema(sd, "DedupEntry");
+    if (!schema)
+        return hd_seterr(-1, errstr, errstr_size, "no DedupEntry schema in this build");
     hd__dedup_key(r, ch, key);
-    int found = hd_store_get(st, key->data, key->len, now_ms, val, errstr, errstr_size);
-    if (found < 0)
-        return -1;
-    if (found) {
-        hd_buf_putc(val, '\0');
+    avro_value_t *v;
+    int found = hd_store_get_avro(st, sd, schema, key->data, key->len, now_ms, &v, errstr,
+                                  errstr_size);
+    if (found < 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", errstr);
+        found = hd_store_get(st, key->data, key->len, now_ms, first, errstr, errstr_size);
+        if (found < 0)
+            return -1;
+        if (found == 0 || !bare_id(first))
+            return hd_seterr(-1, errstr, errstr_size, "dedup value: %s", why);
+        hd_buf_putc(first, '\0');
+        hd_buf_reset(first_request);
+        hd_buf_putc(first_request, '\0');
         return 1;
     }
+    if (found)
+        return get_field(v, "notification_id", first, errstr, errstr_size) ||
+                       get_field(v, "request_id", first_request, errstr, errstr_size)
+                   ? -1
+                   : 1;
     char nid[HD_UUID_STRLEN];
     hd_notification_id(r->request_id, hd_channel_name(ch), nid);
-    if (hd_store_put(st, key->data, key->len, nid, strlen(nid),
-                     now_ms + hd__dedup_ttl_ms(tn, ch), errstr, errstr_size))
+    if (hd__dedup_put(st, sd, key->data, key->len, nid, r->request_id, now_ms,
+                      now_ms + hd__dedup_ttl_ms(tn, ch), errstr, errstr_size))
         return -1;
     return 0;
 }
 
 static void emit_duplicate(struct hd_ctx *ctx, const struct hd_request *r, enum hd_channel ch,
-                           const char *first)
+                           const char *first, const char *first_request)
 {
-    char reason[96];
-    hd__dedup_reason(reason, sizeof(reason), first);
+    char reason[256];
+    hd__dedup_reason(reason, sizeof(reason), first, first_request);
     struct hd_status_event ev;
     char nid[HD_UUID_STRLEN];
     hd_ctx_status_for(ctx, &ev, r, ch, HD_ST_SKIPPED, nid);
@@ -152,12 +225,12 @@ static enum hd_verdict dedup_process(void *self, struct hd_ctx *ctx, struct hd_r
     const struct hd_tenant *tn = hd_tables_tenant(hd_ctx_tables(ctx), r->tenant_id);
     for (size_t i = 0; i < r->channel_cnt; i++) {
         enum hd_channel ch = r->channels[i];
-        int seen = hd__dedup_seen(st, tn, r, ch, hd_ctx_now(ctx), &d->key, &d->val, err,
-                                  sizeof(err));
+        int seen = hd__dedup_seen(st, hd_ctx_serde(ctx), tn, r, ch, hd_ctx_now(ctx), &d->key,
+                                  &d->val, &d->req, err, sizeof(err));
         if (seen < 0)
             return hd_ctx_retry(ctx, "state_error", "%s", err);
         if (seen) {
-            emit_duplicate(ctx, r, ch, d->val.data);
+            emit_duplicate(ctx, r, ch, d->val.data, d->req.data);
             continue;
         }
         r->channels[kept++] = ch;

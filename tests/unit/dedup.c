@@ -2,11 +2,13 @@
  * dedup's decision (processors/dedup.c through dedup_int.h) on a real state
  * store: the per-channel windows and a tenant's override, the key derived
  * from a request without an idempotency key, the given key winning over
- * content, and the first notification id a duplicate is reported against.
+ * content, the first notification (and its request) a duplicate is reported
+ * against, the stored DedupEntry, and values from before DedupEntry.
  * The same behaviour through the task loop and a changelog restore is in
  * tests/unit/runtime.c.
  */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +17,7 @@
 #include "core/uuid.h"
 #include "processors/dedup_int.h"
 #include "processors/tables.h"
+#include "schemas/serde.h"
 #include "state/store.h"
 
 #define NOW INT64_C(1700000000000)
@@ -24,7 +27,8 @@ static char dir[64];
 static char path[160];
 static char err[512];
 static struct hd_store *s;
-static struct hd_buf key = HD_BUF_INIT, val = HD_BUF_INIT;
+static struct hd_buf key = HD_BUF_INIT, val = HD_BUF_INIT, req = HD_BUF_INIT;
+static struct hd_serde *sd;
 
 static void setup(void)
 {
@@ -33,6 +37,8 @@ static void setup(void)
     snprintf(path, sizeof(path), "%s/dedup-0", dir);
     s = hd_store_open(path, err, sizeof(err));
     cr_assert_not_null(s, "open: %s", err);
+    sd = hd_serde_new(err, sizeof(err));
+    cr_assert_not_null(sd, "serde: %s", err);
 }
 
 static void teardown(void)
@@ -41,6 +47,8 @@ static void teardown(void)
     s = NULL;
     hd_buf_free(&key);
     hd_buf_free(&val);
+    hd_buf_free(&req);
+    hd_serde_destroy(sd);
     cr_assert_eq(hd_store_wipe(dir, err, sizeof(err)), 0, "wipe: %s", err);
 }
 
@@ -68,7 +76,7 @@ static struct hd_request request(const char *request_id, const char *vars)
 static int seen(const struct hd_tenant *tn, const struct hd_request *r, enum hd_channel ch,
                 int64_t now)
 {
-    int rc = hd__dedup_seen(s, tn, r, ch, now, &key, &val, err, sizeof(err));
+    int rc = hd__dedup_seen(s, sd, tn, r, ch, now, &key, &val, &req, err, sizeof(err));
     cr_assert_geq(rc, 0, "dedup: %s", err);
     return rc;
 }
@@ -115,10 +123,11 @@ Test(dedup, second_request_inside_the_window_is_a_duplicate_of_the_first)
     cr_expect_eq(seen(NULL, &a, HD_CH_IN_APP, NOW), 0);
     cr_assert_eq(seen(NULL, &b, HD_CH_IN_APP, NOW + 1), 1, "identical keyless request");
     cr_expect_str_eq(val.data, nid, "the duplicate names the first notification id");
-    char reason[96];
-    hd__dedup_reason(reason, sizeof(reason), val.data);
-    cr_expect(strstr(reason, nid) != NULL, "%s", reason);
-    cr_expect(!strncmp(reason, "duplicate", 9), "%s", reason);
+    cr_expect_str_eq(req.data, "req-a", "and its request");
+    char reason[256], want[160];
+    hd__dedup_reason(reason, sizeof(reason), val.data, req.data);
+    snprintf(want, sizeof(want), "duplicate of notification %s (request req-a)", nid);
+    cr_expect_str_eq(reason, want);
 }
 
 Test(dedup, a_different_variable_is_not_a_duplicate)
@@ -214,4 +223,60 @@ Test(dedup, a_first_request_whose_transaction_aborts_leaves_no_entry)
     first_id("req-b", HD_CH_IN_APP, nid);
     cr_assert_eq(seen(NULL, &a, HD_CH_IN_APP, NOW), 1);
     cr_expect_str_eq(val.data, nid, "committed: the first is now req-b");
+}
+
+/* The stored value is a DedupEntry record: what the changelog carries, and what a
+ * restored store reads back. */
+Test(dedup, the_first_sighting_is_stored_as_a_dedup_entry)
+{
+    struct hd_request a = request("req-a", "{}");
+    cr_expect_eq(seen(NULL, &a, HD_CH_EMAIL, NOW), 0);
+    struct hd_buf raw = HD_BUF_INIT;
+    cr_assert_eq(hd_store_get(s, key.data, key.len, NOW, &raw, err, sizeof(err)), 1, "%s", err);
+    const struct hd_schema *got = hd_serde_peek(sd, raw.data, raw.len, err, sizeof(err));
+    cr_assert_not_null(got, "%s", err);
+    cr_expect_str_eq(hd_schema_name(got), "DedupEntry");
+    json_t *j = hd_serde_decode_json(sd, raw.data, raw.len, NULL, err, sizeof(err));
+    cr_assert_not_null(j, "%s", err);
+    char nid[HD_UUID_STRLEN];
+    first_id("req-a", HD_CH_EMAIL, nid);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "notification_id")), nid);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "request_id")), "req-a");
+    cr_expect_eq(json_integer_value(json_object_get(j, "first_seen_at")), NOW);
+    json_decref(j);
+    hd_buf_free(&raw);
+}
+
+/* A value written before DedupEntry, the bare notification id, is still a duplicate;
+ * its request is unknown, and the reason leaves it out. */
+Test(dedup, a_bare_id_from_before_dedup_entry_is_still_a_duplicate)
+{
+    struct hd_request a = request("req-a", "{}");
+    char nid[HD_UUID_STRLEN];
+    first_id("req-a", HD_CH_IN_APP, nid);
+    hd__dedup_key(&a, HD_CH_IN_APP, &key);
+    cr_assert_eq(hd_store_put(s, key.data, key.len, nid, strlen(nid), NOW + HOUR, err,
+                              sizeof(err)), 0, "%s", err);
+    struct hd_request b = request("req-b", "{}");
+    cr_assert_eq(seen(NULL, &b, HD_CH_IN_APP, NOW), 1);
+    cr_expect_str_eq(val.data, nid);
+    cr_expect_str_eq(req.data, "");
+    char reason[256], want[160];
+    hd__dedup_reason(reason, sizeof(reason), val.data, req.data);
+    snprintf(want, sizeof(want), "duplicate of notification %s", nid);
+    cr_expect_str_eq(reason, want);
+}
+
+/* Bytes that are neither: an error that says so (the task retries, then dead-letters
+ * the request), never a guess. */
+Test(dedup, a_value_that_is_neither_is_an_error)
+{
+    struct hd_request a = request("req-a", "{}");
+    hd__dedup_key(&a, HD_CH_IN_APP, &key);
+    cr_assert_eq(hd_store_put(s, key.data, key.len, "not an id", 9, NOW + HOUR, err,
+                              sizeof(err)), 0, "%s", err);
+    cr_expect_eq(hd__dedup_seen(s, sd, NULL, &a, HD_CH_IN_APP, NOW, &key, &val, &req, err,
+                                sizeof(err)), -1);
+    cr_expect(strstr(err, "dedup value: store value is not a DedupEntry record") != NULL,
+              "error: %s", err);
 }

@@ -471,7 +471,8 @@ Test(runtime, a_corrupt_store_is_wiped_restored_from_its_changelog_and_still_fin
         char rid[32], first[HD_UUID_STRLEN], want[128];
         snprintf(rid, sizeof(rid), "req-%d", i);
         hd_notification_id(rid, "IN_APP", first);
-        snprintf(want, sizeof(want), "duplicate: duplicate of notification %s", first);
+        snprintf(want, sizeof(want), "duplicate: duplicate of notification %s (request %s)",
+                 first, rid);
         cr_expect_str_eq(skipped.reason[i], want, "dup-%d (%s)", i,
                          i % 3 == 0 ? "same idempotency key" : "same derived key");
     }
