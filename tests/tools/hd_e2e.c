@@ -463,7 +463,7 @@ struct entry {
     char dup_of[HD_UUID_STRLEN];   /* a duplicate's reason must name this notification */
     unsigned char seen[HD_CH__CNT][HD_ST__CNT];
     int dlq_seen, dlq_bad, why_bad;
-    char bad[160];                 /* the first mismatch seen in a dead letter or reason */
+    char bad[256];                 /* the first mismatch seen in a dead letter or reason */
     int64_t at;  /* scheduled_at, 0 = not scheduled */
     int64_t exp; /* expires_at of a scheduled input, 0 = none */
     int early;   /* QUEUED or SENT before `at` */
@@ -753,8 +753,8 @@ static void observe_skip(struct verify *v, struct entry *e, const struct hd_stat
         entry_bad(e, "SKIPPED with reason code %s, want %s", code, e->why);
     } else if (e->dup_of[0] && (!ev->reason || !strstr(ev->reason, e->dup_of))) {
         e->why_bad++;
-        entry_bad(e, "duplicate's reason \"%s\" does not name %s", ev->reason ? ev->reason : "",
-                  e->dup_of);
+        entry_bad(e, "duplicate's reason does not name %s: \"%s\"", e->dup_of,
+                  ev->reason ? ev->reason : "");
     } else {
         v->why_checked[strcmp(e->why, "duplicate") != 0]++;
     }
@@ -858,7 +858,7 @@ static int entry_complete(const struct entry *e)
 static int entry_check(const struct entry *e, int *printed)
 {
     int bad = 0;
-    char why[256] = "";
+    char why[512] = "";
     const char *strict = getenv("HD_E2E_SCHED_STRICT");
     int sched_exact = strict && !strcmp(strict, "1");
     if (e->dlq) {
