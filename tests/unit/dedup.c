@@ -86,6 +86,14 @@ static void first_id(const char *request_id, enum hd_channel ch, char out[HD_UUI
     hd_notification_id(request_id, hd_channel_name(ch), out);
 }
 
+/* The reason of the duplicate seen last (val and req as seen() left them). */
+static void expect_reason(const char *want)
+{
+    char reason[256];
+    hd__dedup_reason(reason, sizeof(reason), val.data, req.data);
+    cr_expect_str_eq(reason, want);
+}
+
 TestSuite(dedup, .init = setup, .fini = teardown);
 
 Test(dedup, default_windows_are_email_24h_push_1h_in_app_7d_others_24h)
@@ -124,10 +132,9 @@ Test(dedup, second_request_inside_the_window_is_a_duplicate_of_the_first)
     cr_assert_eq(seen(NULL, &b, HD_CH_IN_APP, NOW + 1), 1, "identical keyless request");
     cr_expect_str_eq(val.data, nid, "the duplicate names the first notification id");
     cr_expect_str_eq(req.data, "req-a", "and its request");
-    char reason[256], want[160];
-    hd__dedup_reason(reason, sizeof(reason), val.data, req.data);
+    char want[160];
     snprintf(want, sizeof(want), "duplicate of notification %s (request req-a)", nid);
-    cr_expect_str_eq(reason, want);
+    expect_reason(want);
 }
 
 Test(dedup, a_different_variable_is_not_a_duplicate)
@@ -261,10 +268,9 @@ Test(dedup, a_bare_id_from_before_dedup_entry_is_still_a_duplicate)
     cr_assert_eq(seen(NULL, &b, HD_CH_IN_APP, NOW), 1);
     cr_expect_str_eq(val.data, nid);
     cr_expect_str_eq(req.data, "");
-    char reason[256], want[160];
-    hd__dedup_reason(reason, sizeof(reason), val.data, req.data);
+    char want[160];
     snprintf(want, sizeof(want), "duplicate of notification %s", nid);
-    cr_expect_str_eq(reason, want);
+    expect_reason(want);
 }
 
 /* Bytes that are neither: an error that says so (the task retries, then dead-letters

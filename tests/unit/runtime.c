@@ -548,6 +548,22 @@ static void read_dead_letter(struct hd_dead_letter *dl)
     cr_assert(found, "no dead letter on %s", HD_TOPIC_DLQ);
 }
 
+/* Polls t until it has dead-lettered something (at most 30 s), then `more_ms` longer. */
+static struct hd_task_stats poll_for_dead_letter(struct hd_task *t, int more_ms)
+{
+    char err[512];
+    struct hd_task_stats st = {0};
+    for (int64_t deadline = hd_mono_us() + 30 * 1000000LL;
+         !st.dead_letters && hd_mono_us() < deadline;) {
+        cr_assert_geq(hd_task_poll(t, err, sizeof(err)), 0, "%s", err);
+        hd_task_stats(t, &st);
+    }
+    for (int64_t until = hd_mono_us() + more_ms * 1000LL; hd_mono_us() < until;)
+        cr_assert_geq(hd_task_poll(t, err, sizeof(err)), 0, "%s", err);
+    hd_task_stats(t, &st);
+    return st;
+}
+
 Test(runtime, a_held_request_that_fails_at_release_is_dead_lettered_with_its_source_headers)
 {
     struct hd_buf value = HD_BUF_INIT;
@@ -557,12 +573,7 @@ Test(runtime, a_held_request_that_fails_at_release_is_dead_lettered_with_its_sou
     char err[512];
     struct hd_task *t = hd_task_new(&cfg, tables, "rt", subs, err, sizeof(err));
     cr_assert_not_null(t, "%s", err);
-    struct hd_task_stats st = {0};
-    for (int64_t deadline = hd_mono_us() + 30 * 1000000LL;
-         !st.dead_letters && hd_mono_us() < deadline;) {
-        cr_assert_geq(hd_task_poll(t, err, sizeof(err)), 0, "%s", err);
-        hd_task_stats(t, &st);
-    }
+    struct hd_task_stats st = poll_for_dead_letter(t, 0);
     hd_task_destroy(t);
     cr_assert_eq(st.dead_letters, 1, "dead letters: %llu", (unsigned long long)st.dead_letters);
 
@@ -618,16 +629,8 @@ Test(runtime, an_unreadable_timer_is_dead_lettered_whole_when_due)
                  0, "%s", err);
     rd_kafka_destroy(rk);
 
-    struct hd_task_stats st = {0};
-    for (int64_t deadline = hd_mono_us() + 30 * 1000000LL;
-         !st.dead_letters && hd_mono_us() < deadline;) {
-        cr_assert_geq(hd_task_poll(t, err, sizeof(err)), 0, "%s", err);
-        hd_task_stats(t, &st);
-    }
-    /* a few more seconds of punctuation: the timer must be gone, not released again */
-    for (int64_t until = hd_mono_us() + 2 * 1000000LL; hd_mono_us() < until;)
-        cr_assert_geq(hd_task_poll(t, err, sizeof(err)), 0, "%s", err);
-    hd_task_stats(t, &st);
+    /* and a few more seconds of punctuation: the timer must be gone, not released again */
+    struct hd_task_stats st = poll_for_dead_letter(t, 2000);
     hd_task_destroy(t);
     cr_assert_eq(st.dead_letters, 1, "dead letters: %llu", (unsigned long long)st.dead_letters);
 
