@@ -524,8 +524,13 @@ int hd_ctx_dead_letter_entry(struct hd_ctx *ctx, const char *store, const void *
 {
     struct hd_task *t = ctx->task;
     const char *topic = t->stores ? hd_storeset_changelog(t->stores, store) : NULL;
-    if (!topic || ctx->partition < 0)
+    if (!topic || ctx->partition < 0) {
+        /* a caller bug; abort, so the entry the caller deletes stays */
+        hd_log_error("runtime", "dead letter of a %s entry: no such store for partition %d",
+                     store, ctx->partition);
+        ctx->emit_failed = 1;
         return -1;
+    }
     struct hd_source src = {topic, ctx->partition, -1, key, key_len, NULL, value, value_len};
     return emit_dead_letter(t, &src, NULL, code, error, t->subs[ctx->sub]->chain[ctx->proc]->name);
 }

@@ -26,7 +26,9 @@ struct hd_task_stats {
     uint64_t aborts;
     uint64_t reinits;   /* producer re-creations */
     uint64_t abortable; /* failed transactions librdkafka called abortable (aborted) */
-    uint64_t unknown_outcomes; /* failed with the outcome unknown (settled by re-init) */
+    uint64_t unknown_outcomes; /* transaction calls that failed neither abortable nor fatal,
+                                * so the outcome is unknown (commit, offsets, begin):
+                                * settled by re-creating the producer */
     uint64_t dead_letters;
     uint64_t skipped;
 };

@@ -198,8 +198,9 @@ static int check_tag(struct hd__tpl_parser *p, struct hd__tpl_tok *t)
 /* The tag's closing delimiter in s[from, end). A tag that can be a helper call skips
  * string literals in argument position (a quote after a space or '=', backslash escapes
  * as the argument parser reads them), so {{formatMessage "{n, plural, one {#} other
- * {# items}}" n=n}} ends after n=n. With an unterminated string, the first closing
- * delimiter ends the tag (and the argument parser reports the string). */
+ * {# items}}" n=n}} ends after n=n. With an unterminated string (no closing quote
+ * followed by a space or the closing delimiter), the first closing delimiter ends the
+ * tag, and the argument parser reports the string. */
 static const char *find_close(const char *s, size_t from, size_t end, const char *close,
                               size_t close_len, int strings)
 {
@@ -214,7 +215,10 @@ static const char *find_close(const char *s, size_t from, size_t end, const char
             size_t j = i + 1;
             while (j < end && s[j] != s[i])
                 j += s[j] == '\\' && j + 1 < end ? 2 : 1;
-            if (j >= end)
+            /* an argument ends at a space or the tag's end; a quote anywhere else (the
+             * next attribute of the HTML around a typo) is no string's end */
+            if (j >= end || (j + 1 < end && !hd__tpl_is_ws(s[j + 1]) &&
+                             (end - j - 1 < close_len || memcmp(s + j + 1, close, close_len))))
                 return first;
             i = j;
         }

@@ -602,7 +602,9 @@ Test(runtime, a_held_request_that_fails_at_release_is_dead_lettered_with_its_sou
 /* A timer this binary cannot read (here a value of format 9, as a newer binary might
  * write before a rollback) is restored with the store, and when due it is dead-lettered
  * with its key and value bytes as stored and reason unreadable_timer, not dropped; and
- * its deletion commits with the dead letter, so it is not dead-lettered twice. */
+ * its deletion reaches the changelog, so a task restoring from it (local state wiped)
+ * does not dead-letter it again. (The mock cluster does not enforce transactions, so
+ * that the two commit together is the crash test's to prove.) */
 Test(runtime, an_unreadable_timer_is_dead_lettered_whole_when_due)
 {
     static const char *const subs[] = {"requests", NULL};
@@ -648,4 +650,17 @@ Test(runtime, an_unreadable_timer_is_dead_lettered_whole_when_due)
               "value changed");
     cr_expect_eq(dl.header_cnt, 0, "headers: %zu", dl.header_cnt);
     hd_dead_letter_clear(&dl);
+
+    cr_assert_eq(hd_store_wipe(cfg.state_dir, err, sizeof(err)), 0, "%s", err);
+    t = hd_task_new(&cfg, tables, "rt", subs, err, sizeof(err));
+    cr_assert_not_null(t, "%s", err);
+    struct hd_task_stats again = {0};
+    for (int64_t until = hd_mono_us() + 8 * 1000000LL; hd_mono_us() < until;) {
+        cr_assert_geq(hd_task_poll(t, err, sizeof(err)), 0, "%s", err);
+        hd_task_stats(t, &again);
+        if (again.dead_letters)
+            break;
+    }
+    hd_task_destroy(t);
+    cr_expect_eq(again.dead_letters, 0, "the timer came back from the changelog");
 }

@@ -192,10 +192,16 @@ Test(template_message, a_pattern_in_a_plain_tag_may_hold_closing_braces)
            "{\"n\":2,\"x\":\"<b>\"}", "en", "<b>");
     expect("a{{! \"}} b\" }}c", "{}", "en", "a b\" }}c");
     expect("{{x}}\"{{y}}\"", "{\"x\":1,\"y\":2}", "en", "1\"2\"");
-    char err[512] = "";
-    const char *bad = "{{formatMessage \"{n}} n=n}} x";
-    struct hd_tpl *t = hd_tpl_compile("m", bad, strlen(bad), NULL, err, sizeof(err));
-    cr_expect_null(t, "%s compiled", bad);
-    hd_tpl_release(t);
-    cr_expect(strstr(err, "column 1: unterminated string") != NULL, "error: %s", err);
+    /* a missing closing quote: the tag ends at its first "}}", even when a quote comes
+     * later in the text (HTML attributes), and the error says so at compile time */
+    const char *bad[] = {"{{formatMessage \"{n}} n=n}} x",
+                         "{{formatMessage \"{n} items}} <a href=\"{{url}}\">x</a>",
+                         "{{#if a}}{{lookup . \"a}}{{/if}} <p class=\"z\">"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[512] = "";
+        struct hd_tpl *t = hd_tpl_compile("m", bad[i], strlen(bad[i]), NULL, err, sizeof(err));
+        cr_expect_null(t, "%s compiled", bad[i]);
+        hd_tpl_release(t);
+        cr_expect(strstr(err, "unterminated string") != NULL, "%s: error: %s", bad[i], err);
+    }
 }
