@@ -532,7 +532,8 @@ int hd_ctx_dead_letter_entry(struct hd_ctx *ctx, const char *store, const void *
         return -1;
     }
     struct hd_source src = {topic, ctx->partition, -1, key, key_len, NULL, value, value_len};
-    return emit_dead_letter(t, &src, NULL, code, error, t->subs[ctx->sub]->chain[ctx->proc]->name);
+    return emit_dead_letter(t, &src, NULL, code, error,
+                            t->subs[ctx->sub]->chain[ctx->proc]->name);
 }
 
 static void process_one(struct hd_task *t, const rd_kafka_message_t *m)
