@@ -145,13 +145,20 @@ static int get_field(avro_value_t *rec, const char *name, struct hd_buf *out, ch
     return 0;
 }
 
-int hd__dedup_put(struct hd_store *st, struct hd_serde *sd, const void *key, size_t key_len,
-                  const char *nid, const char *request_id, int64_t now_ms, int64_t expires_ms,
-                  char *errstr, size_t errstr_size)
+/* The DedupEntry schema of sd, or NULL with errstr. */
+static const struct hd_schema *entry_schema(struct hd_serde *sd, char *errstr,
+                                            size_t errstr_size)
 {
     const struct hd_schema *schema = hd_serde_schema(sd, "DedupEntry");
     if (!schema)
-        return hd_seterr(-1, errstr, errstr_size, "no DedupEntry schema in this build");
+        hd_seterr(-1, errstr, errstr_size, "no DedupEntry schema in this build");
+    return schema;
+}
+
+static int put_entry(struct hd_store *st, struct hd_serde *sd, const struct hd_schema *schema,
+                     const void *key, size_t key_len, const char *nid, const char *request_id,
+                     int64_t now_ms, int64_t expires_ms, char *errstr, size_t errstr_size)
+{
     avro_value_t *v = hd_serde_scratch_value(sd, schema), f;
     if (avro_value_get_by_name(v, "notification_id", &f, NULL) ||
         avro_value_set_string(&f, nid) ||
@@ -162,14 +169,24 @@ int hd__dedup_put(struct hd_store *st, struct hd_serde *sd, const void *key, siz
     return hd_store_put_avro(st, sd, schema, key, key_len, v, expires_ms, errstr, errstr_size);
 }
 
+int hd__dedup_put(struct hd_store *st, struct hd_serde *sd, const void *key, size_t key_len,
+                  const char *nid, const char *request_id, int64_t now_ms, int64_t expires_ms,
+                  char *errstr, size_t errstr_size)
+{
+    const struct hd_schema *schema = entry_schema(sd, errstr, errstr_size);
+    return schema ? put_entry(st, sd, schema, key, key_len, nid, request_id, now_ms, expires_ms,
+                              errstr, errstr_size)
+                  : -1;
+}
+
 int hd__dedup_seen(struct hd_store *st, struct hd_serde *sd, const struct hd_tenant *tn,
                    const struct hd_request *r, enum hd_channel ch, int64_t now_ms,
                    struct hd_buf *key, struct hd_buf *first, struct hd_buf *first_request,
                    char *errstr, size_t errstr_size)
 {
-    const struct hd_schema *schema = hd_serde_schema(sd, "DedupEntry");
+    const struct hd_schema *schema = entry_schema(sd, errstr, errstr_size);
     if (!schema)
-        return hd_seterr(-1, errstr, errstr_size, "no DedupEntry schema in this build");
+        return -1;
     hd__dedup_key(r, ch, key);
     avro_value_t *v;
     int found = hd_store_get_avro(st, sd, schema, key->data, key->len, now_ms, &v, errstr,
@@ -194,8 +211,8 @@ int hd__dedup_seen(struct hd_store *st, struct hd_serde *sd, const struct hd_ten
                    : 1;
     char nid[HD_UUID_STRLEN];
     hd_notification_id(r->request_id, hd_channel_name(ch), nid);
-    if (hd__dedup_put(st, sd, key->data, key->len, nid, r->request_id, now_ms,
-                      now_ms + hd__dedup_ttl_ms(tn, ch), errstr, errstr_size))
+    if (put_entry(st, sd, schema, key->data, key->len, nid, r->request_id, now_ms,
+                  now_ms + hd__dedup_ttl_ms(tn, ch), errstr, errstr_size))
         return -1;
     return 0;
 }

@@ -548,8 +548,9 @@ static void read_dead_letter(struct hd_dead_letter *dl)
     cr_assert(found, "no dead letter on %s", HD_TOPIC_DLQ);
 }
 
-/* Polls t until it has dead-lettered something (at most 30 s), then `more_ms` longer. */
-static struct hd_task_stats poll_for_dead_letter(struct hd_task *t, int more_ms)
+/* Polls t until it has dead-lettered something (at most 30 s), then `more_ms` longer,
+ * destroys it, requires exactly one dead letter and reads it into *dl (caller clears). */
+static void only_dead_letter(struct hd_task *t, int more_ms, struct hd_dead_letter *dl)
 {
     char err[512];
     struct hd_task_stats st = {0};
@@ -561,7 +562,10 @@ static struct hd_task_stats poll_for_dead_letter(struct hd_task *t, int more_ms)
     for (int64_t until = hd_mono_us() + more_ms * 1000LL; hd_mono_us() < until;)
         cr_assert_geq(hd_task_poll(t, err, sizeof(err)), 0, "%s", err);
     hd_task_stats(t, &st);
-    return st;
+    hd_task_destroy(t);
+    cr_assert_eq(st.dead_letters, 1, "dead letters: %llu", (unsigned long long)st.dead_letters);
+    memset(dl, 0, sizeof(*dl));
+    read_dead_letter(dl);
 }
 
 Test(runtime, a_held_request_that_fails_at_release_is_dead_lettered_with_its_source_headers)
@@ -573,13 +577,8 @@ Test(runtime, a_held_request_that_fails_at_release_is_dead_lettered_with_its_sou
     char err[512];
     struct hd_task *t = hd_task_new(&cfg, tables, "rt", subs, err, sizeof(err));
     cr_assert_not_null(t, "%s", err);
-    struct hd_task_stats st = poll_for_dead_letter(t, 0);
-    hd_task_destroy(t);
-    cr_assert_eq(st.dead_letters, 1, "dead letters: %llu", (unsigned long long)st.dead_letters);
-
     struct hd_dead_letter dl;
-    memset(&dl, 0, sizeof(dl));
-    read_dead_letter(&dl);
+    only_dead_letter(t, 0, &dl);
     cr_expect_str_eq(dl.processor, "render");
     cr_assert_geq(dl.failed_at, due, "dead-lettered %lld ms before its time: it was not held",
                   (long long)(due - dl.failed_at));
@@ -632,13 +631,8 @@ Test(runtime, an_unreadable_timer_is_dead_lettered_whole_when_due)
     rd_kafka_destroy(rk);
 
     /* and a few more seconds of punctuation: the timer must be gone, not released again */
-    struct hd_task_stats st = poll_for_dead_letter(t, 2000);
-    hd_task_destroy(t);
-    cr_assert_eq(st.dead_letters, 1, "dead letters: %llu", (unsigned long long)st.dead_letters);
-
     struct hd_dead_letter dl;
-    memset(&dl, 0, sizeof(dl));
-    read_dead_letter(&dl);
+    only_dead_letter(t, 2000, &dl);
     cr_expect_str_eq(dl.processor, "schedule");
     cr_expect_str_eq(dl.error_code, "unreadable_timer");
     cr_expect(strstr(dl.error, "unknown format") != NULL, "error: %s", dl.error);
