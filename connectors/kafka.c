@@ -415,15 +415,15 @@ rd_kafka_mock_cluster_t *hd_mock_cluster(struct hd_mock *m)
     return rd_kafka_handle_mock_cluster(m->rk);
 }
 
-rd_kafka_t *hd_kafka_reader_new(const struct hd_config *c, const char *client_id, char *errstr,
-                                size_t errstr_size)
+static rd_kafka_t *reader_new(const struct hd_config *c, const char *client_id,
+                              const char *isolation, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = hd_kafka_conf_new(c, client_id, errstr, errstr_size);
     if (!conf)
         return NULL;
-    static const char *const kv[][2] = {
+    const char *const kv[][2] = {
         {"group.id", "herald-reader"}, /* required by librdkafka; assign() never uses it */
-        {"isolation.level", "read_committed"},
+        {"isolation.level", isolation},
         {"enable.partition.eof", "true"},
         {"enable.auto.commit", "false"},
         {"auto.offset.reset", "earliest"},
@@ -444,4 +444,16 @@ rd_kafka_t *hd_kafka_reader_new(const struct hd_config *c, const char *client_id
         hd_seterr(-1, errstr, errstr_size, "librdkafka: consumer %s: %s", client_id, e);
     }
     return rk;
+}
+
+rd_kafka_t *hd_kafka_reader_new(const struct hd_config *c, const char *client_id, char *errstr,
+                                size_t errstr_size)
+{
+    return reader_new(c, client_id, "read_committed", errstr, errstr_size);
+}
+
+rd_kafka_t *hd_kafka_watermarks_new(const struct hd_config *c, const char *client_id,
+                                    char *errstr, size_t errstr_size)
+{
+    return reader_new(c, client_id, "read_uncommitted", errstr, errstr_size);
 }

@@ -72,9 +72,15 @@ rd_kafka_t *hd_kafka_consumer_new_cb(const struct hd_config *c, const char *grou
                                      char *errstr, size_t errstr_size);
 
 /* A consumer for assign() only (restore, config tables): never joins a group, never
- * commits; read_committed, earliest, and a PARTITION_EOF event at each partition's end. */
+ * commits; read_committed, earliest, and a PARTITION_EOF event at each partition's end
+ * (the last stable offset: records of a transaction still open lie past it). */
 rd_kafka_t *hd_kafka_reader_new(const struct hd_config *c, const char *client_id, char *errstr,
                                 size_t errstr_size);
+/* A handle for rd_kafka_query_watermark_offsets that answers the high watermark (one past
+ * the last record written, committed or not): under read_committed, a reader's query
+ * answers the last stable offset instead. read_uncommitted; never reads a record. */
+rd_kafka_t *hd_kafka_watermarks_new(const struct hd_config *c, const char *client_id,
+                                    char *errstr, size_t errstr_size);
 
 /* Produces one record and waits for its delivery report (for the API: answers carry
  * topic/partition/offset as a consistency token). headers may be NULL (ownership is

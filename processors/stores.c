@@ -51,6 +51,7 @@ struct hd_storeset {
     size_t pend_cnt, pend_cap;
     int failed;
     rd_kafka_t *restorer;
+    rd_kafka_t *watermarks; /* read_uncommitted: the high watermark a restore reads to */
     long crash_restore; /* test only: SIGKILL at this restore past half-way; 0 never */
     char crash_store[64]; /* test only: count only this store's restores; "" any */
     long flush_every;   /* restored records per RocksDB write */
@@ -254,10 +255,21 @@ static rd_kafka_t *ss_restorer(struct hd_storeset *ss, char *errstr, size_t errs
         snprintf(client, sizeof(client), "%s-restore-%s", ss->app, ss->cfg->instance_id);
         ss->restorer = hd_kafka_reader_new(ss->cfg, client, errstr, errstr_size);
     }
-    return ss->restorer;
+    if (ss->restorer && !ss->watermarks) {
+        char client[256];
+        snprintf(client, sizeof(client), "%s-watermarks-%s", ss->app, ss->cfg->instance_id);
+        ss->watermarks = hd_kafka_watermarks_new(ss->cfg, client, errstr, errstr_size);
+    }
+    return ss->watermarks ? ss->restorer : NULL;
 }
 
-/* Replays the changelog partition from the store's applied offset to its end. */
+/* Replays the changelog partition from the store's applied offset to its end: the high
+ * watermark when the restore starts, not the last stable offset a read_committed reader
+ * stops at first. Records below the high watermark that a transaction still open wrote
+ * (the previous owner's commit whose markers the coordinator is still writing, or a dead
+ * owner's transaction the broker aborts at its timeout) are waited for: stopping at the
+ * last stable offset would lose a committed transaction's writes, whose input offsets the
+ * consumer then fetches as committed (KIP-447 makes that fetch wait, not the restore). */
 static int ss_restore(struct hd_storeset *ss, struct ss_entry *e, char *errstr,
                       size_t errstr_size)
 {
@@ -269,7 +281,8 @@ static int ss_restore(struct hd_storeset *ss, struct ss_entry *e, char *errstr,
     rd_kafka_resp_err_t err;
     /* a changelog created moments ago may not be known to every broker yet */
     for (int tries = 0; tries < 75; tries++) {
-        err = rd_kafka_query_watermark_offsets(rk, topic, e->partition, &lo, &hi, 10000);
+        err = rd_kafka_query_watermark_offsets(ss->watermarks, topic, e->partition, &lo, &hi,
+                                               10000);
         if (err != RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION &&
             err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
             err != RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC &&
@@ -293,21 +306,41 @@ static int ss_restore(struct hd_storeset *ss, struct ss_entry *e, char *errstr,
     int64_t first = from >= 0 && from > lo ? from : lo;
     int64_t span = hi - first; /* offsets, so >= records */
     long applied = 0;
-    int rc = 0, past_half = 0;
+    int rc = 0, past_half = 0, waiting = 0;
+    int64_t stable = -1; /* the last stable offset, while waiting below hi */
+    /* an open transaction ends by its timeout at the latest (then the broker aborts it) */
+    int64_t stall_ms = HD_SS_RESTORE_STALL_MS + (int64_t)ss->cfg->txn_timeout_ms;
     for (;;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m) {
-            if (hd_mono_us() - last > HD_SS_RESTORE_STALL_MS * 1000LL) {
-                rc = hd_seterr(-1, errstr, errstr_size, "restore %s[%d]: no progress for %d s",
-                               topic, e->partition, HD_SS_RESTORE_STALL_MS / 1000);
-                break;
-            }
-            continue;
+            if (hd_mono_us() - last <= stall_ms * 1000)
+                continue;
+            if (waiting)
+                rc = hd_seterr(-1, errstr, errstr_size,
+                               "restore %s[%d]: a transaction open at offset %lld (end %lld) "
+                               "has not ended in %lld s; if it hangs, abort it with "
+                               "kafka-transactions.sh find-hanging / abort",
+                               topic, e->partition, (long long)stable, (long long)hi,
+                               (long long)(stall_ms / 1000));
+            else
+                rc = hd_seterr(-1, errstr, errstr_size,
+                               "restore %s[%d]: no progress for %lld s (next offset %lld, end "
+                               "%lld)", topic, e->partition, (long long)(stall_ms / 1000),
+                               (long long)(next >= 0 ? next : first), (long long)hi);
+            break;
         }
         last = hd_mono_us();
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            int64_t at = m->offset; /* the last stable offset, under read_committed */
             rd_kafka_message_destroy(m);
-            break;
+            if (at >= hi)
+                break;
+            stable = at;
+            if (!waiting++)
+                hd_log_info("state", "restore %s[%d]: waiting at offset %lld for a transaction "
+                            "still open below the end (%lld) to end", topic, e->partition,
+                            (long long)at, (long long)hi);
+            continue;
         }
         if (m->err) {
             rc = hd_seterr(-1, errstr, errstr_size, "restore %s[%d]: %s", topic, e->partition,
@@ -483,6 +516,8 @@ void hd_storeset_destroy(struct hd_storeset *ss)
     }
     if (ss->restorer)
         rd_kafka_destroy(ss->restorer);
+    if (ss->watermarks)
+        rd_kafka_destroy(ss->watermarks);
     hd_free(ss->app);
     hd_free(ss);
 }
