@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "connectors/kafka.h"
+#include "core/bytes.h"
 #include "core/log.h"
 #include "core/uuid.h"
 #include "processors/processor.h"
@@ -42,29 +43,15 @@ struct schedule {
 static void put_be64(struct hd_buf *b, uint64_t v)
 {
     unsigned char x[8];
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        x[i] = (unsigned char)v;
+    hd_be64_put(x, v);
     hd_buf_append(b, x, 8);
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
 }
 
 static void put_be32(struct hd_buf *b, uint32_t v)
 {
-    unsigned char x[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
+    unsigned char x[4];
+    hd_be32_put(x, v);
     hd_buf_append(b, x, 4);
-}
-
-static uint32_t get_be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static void timer_key(struct hd_buf *k, int64_t due_ms, const char *request_id)
@@ -127,20 +114,20 @@ static rd_kafka_headers_t *get_headers(const unsigned char **p, const unsigned c
 {
     if (end - *p < 4)
         return NULL;
-    uint32_t n = get_be32(*p);
+    uint32_t n = hd_be32_get(*p);
     *p += 4;
     if (n > (size_t)(end - *p) / 8) /* each header takes at least its two lengths */
         return NULL;
     rd_kafka_headers_t *h = rd_kafka_headers_new(n ? n : 1);
     for (uint32_t i = 0; i < n; i++) {
-        if (end - *p < 4 || get_be32(*p) > (size_t)(end - *p) - 4)
+        if (end - *p < 4 || hd_be32_get(*p) > (size_t)(end - *p) - 4)
             goto bad;
-        uint32_t nl = get_be32(*p);
+        uint32_t nl = hd_be32_get(*p);
         const char *name = (const char *)*p + 4;
         *p += 4 + nl;
         if (end - *p < 4)
             goto bad;
-        uint32_t vl = get_be32(*p);
+        uint32_t vl = hd_be32_get(*p);
         *p += 4;
         if (vl != SCHED_NULL_HDR && vl > (size_t)(end - *p))
             goto bad;
@@ -195,7 +182,7 @@ static int timer_decode(struct schedule *s, struct hd_ctx *ctx, const unsigned c
 {
     if (len < SCHED_HEAD || (v[0] != SCHED_VALUE_V1 && v[0] != SCHED_VALUE_V2))
         return hd_seterr(-1, err, err_size, "timer value: unknown format");
-    uint32_t klen = get_be32(v + 47);
+    uint32_t klen = hd_be32_get(v + 47);
     if (klen > len - SCHED_HEAD)
         return hd_seterr(-1, err, err_size, "timer value: truncated");
     const unsigned char *p = v + SCHED_HEAD + klen, *end = v + len;
@@ -205,8 +192,8 @@ static int timer_decode(struct schedule *s, struct hd_ctx *ctx, const unsigned c
     if (v[0] == SCHED_VALUE_V2 && !(s->hdrs = get_headers(&p, end)))
         return hd_seterr(-1, err, err_size, "timer value: truncated headers");
     src->topic = HD_TOPIC_REQUESTS;
-    src->offset = (int64_t)get_be64(v + 1);
-    src->partition = (int32_t)get_be32(v + 9);
+    src->offset = (int64_t)hd_be64_get(v + 1);
+    src->partition = (int32_t)hd_be32_get(v + 9);
     src->key = klen ? v + SCHED_HEAD : NULL;
     src->key_len = klen;
     src->headers = s->hdrs;

@@ -30,6 +30,7 @@
 
 #include <rocksdb/c.h>
 
+#include "core/bytes.h"
 #include "core/hd.h"
 
 enum { CF_DATA, CF_EXPIRY, CF_META, CF_COUNT };
@@ -72,23 +73,6 @@ struct hd_store_iter {
     int started;
     int done;
 };
-
-static void be64_put(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
-}
-
-static uint64_t be64_get(const void *p)
-{
-    const unsigned char *b = p;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | b[i];
-    return v;
-}
 
 /* Turns a RocksDB error string into errstr and frees it. */
 static int rerr(char *errstr, size_t errstr_size, const char *what, char *err)
@@ -175,7 +159,7 @@ static int read_applied(struct hd_store *s, const char *path, char *errstr, size
         rc = hd_seterr(HD_ERR, errstr, errstr_size,
                        "store: %s: applied offset is %zu bytes, want 8", path, len);
     else
-        s->applied = (int64_t)be64_get(v);
+        s->applied = (int64_t)hd_be64_get(v);
     rocksdb_free(v);
     return rc;
 }
@@ -309,7 +293,7 @@ static int read_stored(struct hd_store *s, rocksdb_writebatch_wi_t *b, const voi
 static void index_key(struct hd_buf *b, uint64_t expiry, const void *key, size_t key_len)
 {
     unsigned char hdr[HDR_LEN];
-    be64_put(hdr, expiry);
+    hd_be64_put(hdr, expiry);
     hd_buf_reset(b);
     hd_buf_append(b, hdr, sizeof(hdr));
     hd_buf_append(b, key, key_len);
@@ -325,8 +309,8 @@ static int apply_write(struct hd_store *s, rocksdb_writebatch_wi_t *b, const voi
     size_t prev_len = 0;
     if (read_stored(s, b, key, key_len, &prev, &prev_len, errstr, errstr_size) < 0)
         return HD_ERR;
-    uint64_t old_exp = prev ? be64_get(prev) : 0;
-    uint64_t new_exp = stored ? be64_get(stored) : 0;
+    uint64_t old_exp = prev ? hd_be64_get(prev) : 0;
+    uint64_t new_exp = stored ? hd_be64_get(stored) : 0;
     rocksdb_free(prev);
 
     if (old_exp != 0 && old_exp != new_exp) {
@@ -357,7 +341,7 @@ int hd_store_get(struct hd_store *s, const void *key, size_t key_len, int64_t no
     int rc = read_stored(s, s->stage, key, key_len, &v, &len, errstr, errstr_size);
     if (rc <= 0)
         return rc;
-    if (is_expired(be64_get(v), now_ms)) {
+    if (is_expired(hd_be64_get(v), now_ms)) {
         rc = 0;
     } else {
         hd_buf_reset(out);
@@ -375,7 +359,7 @@ int hd_store_put(struct hd_store *s, const void *key, size_t key_len, const void
                          "store: expiry %lld is negative (0 means never)",
                          (long long)expires_at_ms);
     unsigned char hdr[HDR_LEN];
-    be64_put(hdr, (uint64_t)expires_at_ms);
+    hd_be64_put(hdr, (uint64_t)expires_at_ms);
     hd_buf_reset(&s->val);
     hd_buf_append(&s->val, hdr, sizeof(hdr));
     hd_buf_append(&s->val, value, value_len);
@@ -479,7 +463,7 @@ int hd_store_iter_next(struct hd_store_iter *it, const void **key, size_t *key_l
             it->done = 1;
             return -1;
         }
-        if (is_expired(be64_get(v), it->now_ms))
+        if (is_expired(hd_be64_get(v), it->now_ms))
             continue;
         *key = k;
         *key_len = kl;
@@ -531,7 +515,7 @@ static int due_collect(struct hd_store *s, int64_t now_ms, size_t want, struct d
                        char *errstr, size_t errstr_size)
 {
     unsigned char end[HDR_LEN];
-    be64_put(end, (uint64_t)now_ms + 1);
+    hd_be64_put(end, (uint64_t)now_ms + 1);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)end, sizeof(end));
     rocksdb_iterator_t *it = merged_iter(s, CF_EXPIRY, ro);
@@ -571,7 +555,7 @@ static int expire_one(struct hd_store *s, const char *ikey, size_t ilen, char *e
                              errstr_size);
         if (rc < 0)
             return HD_ERR;
-        int current = rc == 1 && be64_get(v) == be64_get(ikey);
+        int current = rc == 1 && hd_be64_get(v) == hd_be64_get(ikey);
         rocksdb_free(v);
         if (current) {
             if (hd_store_delete(s, ikey + HDR_LEN, ilen - HDR_LEN, errstr, errstr_size))
@@ -621,7 +605,7 @@ static int write_with_offset(struct hd_store *s, rocksdb_writebatch_wi_t *b, int
                              char *errstr, size_t errstr_size)
 {
     unsigned char off[8];
-    be64_put(off, (uint64_t)offset);
+    hd_be64_put(off, (uint64_t)offset);
     rocksdb_writebatch_wi_set_save_point(b);
     rocksdb_writebatch_wi_put_cf(b, s->cf[CF_META], APPLIED_KEY, strlen(APPLIED_KEY),
                                  (const char *)off, sizeof(off));
