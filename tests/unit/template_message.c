@@ -150,6 +150,13 @@ Test(template_message, a_missing_value_is_empty_text_when_not_strict)
     expect("{{formatMessage \"a{x}b\" x=nope}}", "{}", "en", "ab");
 }
 
+/* Appends s n times. */
+static void puts_n(struct hd_buf *b, const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        hd_buf_puts(b, s);
+}
+
 /* ICU's result is written out in pieces: a stretch longer than one piece (1,100 CJK
  * characters, 3,300 bytes of UTF-8) comes out whole. */
 Test(template_message, a_long_result_is_written_whole)
@@ -157,17 +164,13 @@ Test(template_message, a_long_result_is_written_whole)
     static const char cjk[] = "\xe9\x80\x9a"; /* U+901A, 3 bytes in UTF-8 */
     struct hd_buf src = HD_BUF_INIT, want = HD_BUF_INIT;
     hd_buf_puts(&src, "{{formatMessage \"");
-    for (int i = 0; i < 2000; i++)
-        hd_buf_putc(&src, 'a');
+    puts_n(&src, "a", 2000);
     hd_buf_puts(&src, "{n}");
-    for (int i = 0; i < 1100; i++)
-        hd_buf_puts(&src, cjk);
+    puts_n(&src, cjk, 1100);
     hd_buf_puts(&src, "\" n=n}}");
-    for (int i = 0; i < 2000; i++)
-        hd_buf_putc(&want, 'a');
+    puts_n(&want, "a", 2000);
     hd_buf_puts(&want, "7");
-    for (int i = 0; i < 1100; i++)
-        hd_buf_puts(&want, cjk);
+    puts_n(&want, cjk, 1100);
     expect(src.data, "{\"n\": 7}", "en", want.data);
     hd_buf_free(&src);
     hd_buf_free(&want);
