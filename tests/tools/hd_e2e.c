@@ -15,6 +15,8 @@
  *       key and headers. About 1 in 20 valid requests is scheduled HD_E2E_SCHED_MS ahead
  *       ("AT=<epoch ms>"); about 1 in 40 is scheduled as far and expires a quarter of that
  *       before its time ("EXP=<epoch ms>"), so it is held and then SKIPPED "expired".
+ *       HD_E2E_RATE=R paces it at R inputs/s; HD_E2E_PROGRESS=FILE has it rewrite FILE
+ *       with the count handed to the producer so far, so a script can act at input N.
  *   hd_e2e repeat RUN MANIFEST N OUT_MANIFEST FIRST
  *       re-sends the idempotency keys of up to N "idem" inputs under new request ids.
  *   hd_e2e verify RUN MANIFEST [TIMEOUT_S]

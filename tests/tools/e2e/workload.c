@@ -49,6 +49,54 @@ static int64_t sched_delay_ms(void)
     return e && *e ? atoll(e) : 5000;
 }
 
+/* Pacing for a producer that must keep traffic flowing while members come and go (the
+ * membership crash test): HD_E2E_RATE inputs per second (unset or 0: as fast as possible),
+ * and HD_E2E_PROGRESS, a file rewritten about ten times a second with the number of inputs
+ * handed to the producer so far, so a script can act "at input N". */
+struct pace {
+    double rate;
+    const char *progress;
+    int64_t start_us, last_write_us;
+};
+
+static void pace_init(struct pace *p)
+{
+    const char *r = getenv("HD_E2E_RATE");
+    p->rate = r && *r ? atof(r) : 0;
+    p->progress = getenv("HD_E2E_PROGRESS");
+    if (p->progress && !*p->progress)
+        p->progress = NULL;
+    p->start_us = hd_mono_us();
+    p->last_write_us = 0;
+}
+
+static void pace_write(const struct pace *p, long done)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", p->progress);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "%ld\n", done);
+    fclose(f);
+    rename(tmp, p->progress); /* a reader never sees a half-written number */
+}
+
+/* Called after input `done - 1` was handed over: waits until the rate allows the next. */
+static void pace_after(struct pace *p, rd_kafka_t *rk, long done, long total)
+{
+    int64_t now = hd_mono_us();
+    if (p->progress && (now - p->last_write_us >= 100000 || done == total)) {
+        p->last_write_us = now;
+        pace_write(p, done);
+    }
+    if (p->rate <= 0)
+        return;
+    int64_t due = p->start_us + (int64_t)((double)done * 1e6 / p->rate);
+    while ((now = hd_mono_us()) < due)
+        rd_kafka_poll(rk, (int)((due - now) / 1000 > 100 ? 100 : (due - now) / 1000));
+}
+
 void hd__e2e_cfg(struct hd_config *c)
 {
     char err[256];
@@ -276,6 +324,8 @@ int hd__e2e_produce(const char *run, long n, long malformed, long events, const 
     const char **topics = hd_calloc((size_t)n, sizeof(*topics));
     struct hd_buf *vals = hd_calloc((size_t)n, sizeof(*vals));
     int64_t *ats = hd_calloc((size_t)n, sizeof(*ats)), *exps = hd_calloc((size_t)n, sizeof(*exps));
+    struct pace pace;
+    pace_init(&pace);
     for (long i = 0; i < n; i++) {
         char rid[HD_UUID_STRLEN + 64], key[160];
         const char *topic;
@@ -316,6 +366,7 @@ int hd__e2e_produce(const char *run, long n, long malformed, long events, const 
             return 1;
         }
         rd_kafka_poll(rk, 0);
+        pace_after(&pace, rk, i + 1, n);
     }
     rd_kafka_flush(rk, 60000);
     FILE *f = fopen(manifest, "w");
