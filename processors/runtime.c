@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "core/uuid.h"
+#include "processors/ledger.h"
 #include "processors/stores.h"
 #include "processors/tables.h"
 
@@ -56,6 +57,8 @@ struct hd_task {
     struct hd_ctx ctx;
     struct hd_record rec;
     rd_kafka_message_t **batch;
+    size_t batch_cnt;           /* records in batch (the rebalance callback may drop some) */
+    struct hd_ledger *ledger;   /* consumed positions: what a commit may pass */
     int64_t now;
     int64_t last_report_us;
     int failures; /* consecutive failed batches: backoff before the next */
@@ -593,13 +596,33 @@ static void task_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 hd_storeset_assign(t->stores, parts->elems[i].partition, t->fatal_err,
                                    sizeof(t->fatal_err)))
                 t->fatal = 1;
+        for (int i = 0; i < parts->cnt; i++)
+            hd_ledger_assign(t->ledger, parts->elems[i].topic, parts->elems[i].partition);
         if (coop)
             e = rd_kafka_incremental_assign(rk, parts);
         else
             rd_kafka_assign(rk, parts);
     } else {
-        hd_log_info("runtime", "%s: revoked %d partitions%s", t->group_id, parts->cnt,
-                    rd_kafka_assignment_lost(rk) ? " (lost)" : "");
+        int lost = rd_kafka_assignment_lost(rk);
+        /* records of these partitions already in the batch being filled are not ours to
+         * process or commit any more: their next owner reads them from the committed offset */
+        size_t kept = 0, dropped = 0;
+        for (size_t i = 0; i < t->batch_cnt; i++) {
+            rd_kafka_message_t *m = t->batch[i];
+            if (rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(m->rkt),
+                                                   m->partition)) {
+                rd_kafka_message_destroy(m);
+                dropped++;
+            } else {
+                t->batch[kept++] = m;
+            }
+        }
+        t->batch_cnt = kept;
+        for (int i = 0; i < parts->cnt; i++)
+            hd_ledger_revoke(t->ledger, parts->elems[i].topic, parts->elems[i].partition);
+        hd_log_info("runtime", "%s: revoked %d partitions%s (%zu fetched records of them "
+                    "left unprocessed)", t->group_id, parts->cnt, lost ? " (lost)" : "",
+                    dropped);
         /* a store belongs to the stateful input's partition, not to every topic's */
         for (int i = 0; t->stores && i < parts->cnt; i++)
             if (topic_has_state(t, parts->elems[i].topic))
@@ -664,30 +687,78 @@ static void crashpoint_reach(struct hd_task *t, long nth, long *seen, const char
     raise(SIGKILL);
 }
 
-/* Seeks every assigned partition back to its committed offset (the beginning when none). */
-static int task_rewind(struct hd_task *t, char *errstr, size_t errstr_size)
+/* After a commit whose outcome is unknown (the producer was re-created, which completed
+ * or aborted it), asks the broker where the batch's partitions stand. Retries until the
+ * answer comes (an unstable offset waits for a transaction to end) or the budget is
+ * spent: the task must not go on without knowing. */
+static int task_positions_from_broker(struct hd_task *t, char *errstr, size_t errstr_size)
 {
-    rd_kafka_topic_partition_list_t *asg = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_assignment(t->consumer, &asg);
-    if (err)
-        return hd_seterr(-1, errstr, errstr_size, "assignment: %s", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_t *parts = hd_ledger_batch_partitions(t->ledger);
+    int64_t give_up = hd_mono_us() + (60000LL + t->cfg->txn_timeout_ms) * 1000;
     int rc = 0;
-    if (asg->cnt > 0) {
-        err = rd_kafka_committed(t->consumer, asg, HD_TXN_TIMEOUT_MS);
-        if (err) {
-            rc = hd_seterr(-1, errstr, errstr_size, "committed offsets: %s", rd_kafka_err2str(err));
-        } else {
-            for (int i = 0; i < asg->cnt; i++)
-                if (asg->elems[i].offset < 0)
-                    asg->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-            rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, asg, HD_TXN_TIMEOUT_MS);
-            if (e) {
-                rc = hd_seterr(-1, errstr, errstr_size, "seek: %s", rd_kafka_error_string(e));
-                rd_kafka_error_destroy(e);
-            }
+    while (parts->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_committed(t->consumer, parts, HD_TXN_TIMEOUT_MS);
+        for (int i = 0; !err && i < parts->cnt; i++)
+            err = parts->elems[i].err;
+        if (!err) {
+            for (int i = 0; i < parts->cnt; i++)
+                hd_ledger_set_position(t->ledger, parts->elems[i].topic,
+                                       parts->elems[i].partition, parts->elems[i].offset);
+            break;
         }
+        if (hd_mono_us() > give_up) {
+            rc = hd_seterr(-1, errstr, errstr_size, "committed offsets after an unknown "
+                           "outcome: %s", rd_kafka_err2str(err));
+            break;
+        }
+        hd_log_warn("runtime", "%s: committed offsets after an unknown outcome: %s; retrying",
+                    t->group_id, rd_kafka_err2str(err));
+        struct timespec ts = {0, 500 * 1000000L};
+        nanosleep(&ts, NULL);
     }
-    rd_kafka_topic_partition_list_destroy(asg);
+    rd_kafka_topic_partition_list_destroy(parts);
+    return rc;
+}
+
+/* Drops the open batch and seeks every partition the task has read since its assignment
+ * back to its ledger position: the offset its last committed transaction left (asked of
+ * the broker when `unknown_outcome`). Messages librdkafka fetched past it are discarded by
+ * the seek's version bump. Partitions with nothing read since their assignment still
+ * start from the committed offset. Returns 0, or -1 when the positions cannot be
+ * restored: the task must then stop rather than go on from the wrong place. */
+static int task_rewind(struct hd_task *t, int unknown_outcome, char *errstr, size_t errstr_size)
+{
+    if (unknown_outcome && task_positions_from_broker(t, errstr, errstr_size))
+        return -1;
+    hd_ledger_abort(t->ledger);
+    rd_kafka_topic_partition_list_t *pos = hd_ledger_positions(t->ledger);
+    int rc = 0;
+    for (int attempt = 0; pos->cnt > 0; attempt++) {
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(t->consumer, pos, HD_TXN_TIMEOUT_MS);
+        const char *why = e ? rd_kafka_error_string(e) : NULL;
+        for (int i = 0; !why && i < pos->cnt; i++)
+            if (pos->elems[i].err)
+                why = rd_kafka_err2str(pos->elems[i].err);
+        if (!why) {
+            hd_log_debug("runtime", "%s: rewound %d partitions to their committed positions",
+                         t->group_id, pos->cnt);
+            rd_kafka_error_destroy(e);
+            break;
+        }
+        if (attempt == 10) {
+            rc = hd_seterr(-1, errstr, errstr_size, "seek to the committed positions: %s", why);
+            rd_kafka_error_destroy(e);
+            break;
+        }
+        hd_log_warn("runtime", "%s: seek to the committed positions: %s; retrying", t->group_id,
+                    why);
+        rd_kafka_error_destroy(e);
+        for (int i = 0; i < pos->cnt; i++)
+            pos->elems[i].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    rd_kafka_topic_partition_list_destroy(pos);
     return rc;
 }
 
@@ -746,35 +817,31 @@ static int task_recover(struct hd_task *t, rd_kafka_error_t *error, const char *
         hd_storeset_abort(t->stores);
     if (reinit && task_reinit_producer(t, errstr, errstr_size))
         return -1;
-    if (task_rewind(t, errstr, errstr_size)) {
-        hd_log_warn("runtime", "rewind: %s", errstr);
-        return 0; /* the next batch's commit will fail and retry the recovery */
-    }
-    return 0;
+    /* after a re-created producer the last transaction may have committed or not (the new
+     * producer's init settled it): the broker says where the batch's partitions stand */
+    return task_rewind(t, reinit, errstr, errstr_size);
 }
 
-/* Next offsets per partition of the batch. */
-static rd_kafka_topic_partition_list_t *batch_offsets(rd_kafka_message_t **msgs, ssize_t n)
+/* The offsets the open batch may commit, from the ledger: NULL (logged, and the batch is
+ * aborted) when a partition's records in and verdicts out differ. */
+static rd_kafka_topic_partition_list_t *task_offsets(struct hd_task *t)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
-    for (ssize_t i = 0; i < n; i++) {
-        rd_kafka_message_t *m = msgs[i];
-        if (m->err)
-            continue;
-        rd_kafka_topic_partition_t *p =
-            rd_kafka_topic_partition_list_find(l, rd_kafka_topic_name(m->rkt), m->partition);
-        if (!p)
-            p = rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition);
-        if (m->offset + 1 > p->offset)
-            p->offset = m->offset + 1;
+    char err[512];
+    rd_kafka_topic_partition_list_t *offsets = hd_ledger_offsets(t->ledger, err, sizeof(err));
+    if (!offsets) {
+        t->stats.invariant_aborts++;
+        hd_log_error("runtime", "%s: aborting the transaction: %s", t->group_id, err);
     }
-    return l;
+    return offsets;
 }
 
-static int task_commit(struct hd_task *t, rd_kafka_message_t **msgs, ssize_t n, char *errstr,
-                       size_t errstr_size)
+static int task_commit(struct hd_task *t, char *errstr, size_t errstr_size)
 {
-    rd_kafka_topic_partition_list_t *offsets = batch_offsets(msgs, n);
+    rd_kafka_topic_partition_list_t *offsets = task_offsets(t);
+    if (!offsets) {
+        int rc = task_recover(t, NULL, "offsets check", errstr, errstr_size);
+        return rc ? -1 : 1;
+    }
     rd_kafka_error_t *e = NULL;
     const char *what = "send_offsets_to_transaction";
     int inputs = offsets->cnt > 0;
@@ -790,8 +857,10 @@ static int task_commit(struct hd_task *t, rd_kafka_message_t **msgs, ssize_t n, 
         what = "commit_transaction";
         e = rd_kafka_commit_transaction(t->producer, HD_TXN_TIMEOUT_MS);
     }
-    if (!e)
+    if (!e) {
+        hd_ledger_commit(t->ledger);
         return 0;
+    }
     int rc = task_recover(t, e, what, errstr, errstr_size);
     rd_kafka_error_destroy(e);
     return rc ? -1 : 1;
@@ -838,40 +907,96 @@ static void task_maintain(struct hd_task *t)
 /* At-least-once: wait until every output is acknowledged, then commit the consumed
  * offsets (a kill in between re-processes the batch: duplicates, never loss). Returns 0,
  * 1 after a rewind, -1 when the task cannot go on. */
-static int task_commit_alos(struct hd_task *t, rd_kafka_message_t **msgs, ssize_t n,
-                            long failures_before, char *errstr, size_t errstr_size)
+static int task_commit_alos(struct hd_task *t, long failures_before, char *errstr,
+                            size_t errstr_size)
 {
     int flushed = rd_kafka_flush(t->producer, t->cfg->txn_timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_topic_partition_list_t *offsets = NULL;
     if (!flushed || hd_kafka_untracked_failures() != failures_before ||
-        (t->stores && hd_storeset_failed(t->stores))) {
+        (t->stores && hd_storeset_failed(t->stores)) || !(offsets = task_offsets(t))) {
         hd_log_warn("runtime", "%s: outputs not acknowledged; re-processing the batch",
                     t->group_id);
         t->stats.aborts++;
         if (t->stores)
             hd_storeset_abort(t->stores);
-        return task_rewind(t, errstr, errstr_size) ? -1 : 1;
+        return task_rewind(t, 0, errstr, errstr_size) ? -1 : 1;
     }
-    rd_kafka_topic_partition_list_t *offsets = batch_offsets(msgs, n);
     rd_kafka_resp_err_t err =
         offsets->cnt ? rd_kafka_commit(t->consumer, offsets, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
     rd_kafka_topic_partition_list_destroy(offsets);
     if (err) /* outputs are out: the batch comes again after a rebalance, as duplicates */
         hd_log_warn("runtime", "%s: offset commit: %s", t->group_id, rd_kafka_err2str(err));
+    hd_ledger_commit(t->ledger);
     return 0;
+}
+
+/* Drops the batch's messages (processed or not). */
+static void batch_clear(struct hd_task *t)
+{
+    for (size_t i = 0; i < t->batch_cnt; i++)
+        rd_kafka_message_destroy(t->batch[i]);
+    t->batch_cnt = 0;
+}
+
+/* Fills t->batch with up to HERALD_BATCH_MAX records, waiting up to HERALD_BATCH_WAIT_MS,
+ * one rd_kafka_consume_queue() call per record. Not rd_kafka_consume_batch_queue(): in
+ * librdkafka 2.0 it advances a partition's application position for each message it
+ * collects, and when a pause (librdkafka pauses every assigned partition when a
+ * cooperative rebalance starts) or a seek lands in the same call, it drops the messages
+ * collected before, while the resume fetches from the advanced position: those records
+ * were never seen, and the next commit passed them (issue 10; docs/ARCHITECTURE.md). A
+ * single-message consume never hands over a message it later drops. Records of partitions
+ * the task does not own are dropped here (their new owner reads them from the committed
+ * offset); the rebalance callback drops those already in the batch. Returns 0, or -1 when
+ * the ledger refuses a record (the batch is then dropped and every partition rewound). */
+static int task_consume(struct hd_task *t)
+{
+    int64_t deadline = hd_mono_us() + (int64_t)t->cfg->batch_wait_ms * 1000;
+    int bad = 0;
+    while (t->batch_cnt < (size_t)t->cfg->batch_max) {
+        int64_t left_us = deadline - hd_mono_us();
+        rd_kafka_message_t *m =
+            rd_kafka_consume_queue(t->queue, left_us > 0 ? (int)((left_us + 999) / 1000) : 0);
+        if (!m)
+            break;
+        char err[512];
+        if (m->err) {
+            hd_log_warn("runtime", "%s: consume: %s", t->group_id, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+        } else if (!hd_ledger_assigned(t->ledger, rd_kafka_topic_name(m->rkt), m->partition)) {
+            hd_log_debug("runtime", "%s: dropped %s[%d]@%lld: partition not assigned",
+                         t->group_id, rd_kafka_topic_name(m->rkt), (int)m->partition,
+                         (long long)m->offset);
+            rd_kafka_message_destroy(m);
+        } else if (hd_ledger_receive(t->ledger, m, err, sizeof(err))) {
+            hd_log_error("runtime", "%s: dropping the batch and rewinding: %s", t->group_id,
+                         err);
+            rd_kafka_message_destroy(m);
+            bad = 1;
+            break;
+        } else {
+            t->batch[t->batch_cnt++] = m;
+        }
+        if (left_us <= 0)
+            break;
+    }
+    return bad ? -1 : 0;
 }
 
 int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
 {
-    ssize_t n = rd_kafka_consume_batch_queue(t->queue, t->cfg->batch_wait_ms, t->batch,
-                                             (size_t)t->cfg->batch_max);
+    int bad = task_consume(t);
     rd_kafka_poll(t->producer, 0);
     if (t->fatal) {
-        for (ssize_t i = 0; i < n; i++)
-            rd_kafka_message_destroy(t->batch[i]);
+        batch_clear(t);
         return hd_seterr(-1, errstr, errstr_size, "%s", t->fatal_err);
     }
-    if (n < 0)
-        n = 0;
+    if (bad) {
+        t->stats.invariant_aborts++;
+        batch_clear(t);
+        return task_rewind(t, 0, errstr, errstr_size);
+    }
+    size_t n = t->batch_cnt;
     t->now = hd_now_ms();
     /* stores or timers: a transaction runs every HD_MAINT_MS even with no input, so expiry
      * and due timers do not wait for traffic */
@@ -889,13 +1014,9 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
         goto done;
     }
     t->ctx.emit_failed = 0;
-    for (ssize_t i = 0; i < n && !t->ctx.emit_failed; i++) {
-        rd_kafka_message_t *m = t->batch[i];
-        if (m->err) {
-            hd_log_warn("runtime", "consume: %s", rd_kafka_message_errstr(m));
-            continue;
-        }
-        process_one(t, m);
+    for (size_t i = 0; i < n && !t->ctx.emit_failed; i++) {
+        process_one(t, t->batch[i]);
+        hd_ledger_verdict(t->ledger, t->batch[i]);
         processed++;
     }
     if (maint && !t->ctx.emit_failed)
@@ -907,16 +1028,15 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
         rd_kafka_flush(t->producer, t->cfg->txn_timeout_ms);
         if (t->stores)
             hd_storeset_abort(t->stores);
-        rc = task_rewind(t, errstr, errstr_size);
+        rc = task_rewind(t, 0, errstr, errstr_size);
         goto done;
     }
     if (t->ctx.emit_failed) {
         rc = task_recover(t, NULL, "produce", errstr, errstr_size) ? -1 : 0;
         goto done;
     }
-    rc = t->cfg->at_least_once
-             ? task_commit_alos(t, t->batch, n, failures_before, errstr, errstr_size)
-             : task_commit(t, t->batch, n, errstr, errstr_size);
+    rc = t->cfg->at_least_once ? task_commit_alos(t, failures_before, errstr, errstr_size)
+                               : task_commit(t, errstr, errstr_size);
     if (rc == 0 && processed > 0 && !t->cfg->at_least_once)
         crashpoint_reach(t, t->crash_after, &t->crash_seen[1], "after_kafka_commit");
     if (rc == 0 && t->stores && hd_storeset_commit(t->stores, errstr, errstr_size)) {
@@ -933,8 +1053,7 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
         rc = 0;
     }
 done:
-    for (ssize_t i = 0; i < n; i++)
-        rd_kafka_message_destroy(t->batch[i]);
+    batch_clear(t);
     hd_tables_release(t->snap);
     t->snap = NULL;
     return rc;
@@ -972,6 +1091,7 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
     t->group_id = hd_asprintf("%s-%s", c->app_id, group);
     t->txn_id = hd_asprintf("%s-%s-%s", c->app_id, group, c->instance_id);
     t->batch = hd_calloc((size_t)c->batch_max, sizeof(*t->batch));
+    t->ledger = hd_ledger_new();
     t->ctx.task = t;
     t->ctx.partition = -1;
     t->crash_before = hd__crashpoint_arm("before_kafka_commit");
@@ -1049,6 +1169,7 @@ void hd_task_destroy(struct hd_task *t)
 {
     if (!t)
         return;
+    batch_clear(t); /* the messages belong to the consumer */
     if (t->queue)
         rd_kafka_queue_destroy(t->queue);
     if (t->consumer) {
@@ -1066,6 +1187,7 @@ void hd_task_destroy(struct hd_task *t)
     hd_buf_free(&t->ctx.reason);
     hd_buf_free(&t->ctx.enc);
     hd_free(t->batch);
+    hd_ledger_destroy(t->ledger);
     hd_free(t->group_id);
     hd_free(t->txn_id);
     hd_free(t);

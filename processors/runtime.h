@@ -29,6 +29,8 @@ struct hd_task_stats {
     uint64_t unknown_outcomes; /* transaction calls that failed neither abortable nor fatal,
                                 * so the outcome is unknown (commit, offsets, begin):
                                 * settled by re-creating the producer */
+    uint64_t invariant_aborts; /* batches dropped because the ledger refused a record or a
+                                * partition's records in and verdicts out differed */
     uint64_t dead_letters;
     uint64_t skipped;
 };
