@@ -1,0 +1,337 @@
+/*
+ * What processors call (processor.h's hd_ctx_*): the task's clock, config, tables and
+ * stores; the verdict helpers; outputs encoded and produced into the task's transaction
+ * with Herald's headers; dead letters (the input's bytes untouched) and SKIPPED statuses.
+ */
+#include "processors/runtime_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "connectors/kafka.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "core/uuid.h"
+#include "processors/stores.h"
+#include "processors/tables.h"
+
+/* ---- context functions for processors ---- */
+
+struct hd_serde *hd_ctx_serde(struct hd_ctx *ctx)
+{
+    return ctx->task->serde;
+}
+
+const struct hd_tables *hd_ctx_tables(struct hd_ctx *ctx)
+{
+    return ctx->task->snap ? ctx->task->snap : ctx->task->tables;
+}
+
+struct hd_store *hd_ctx_store(struct hd_ctx *ctx, const char *name)
+{
+    if (!ctx->task->stores || ctx->partition < 0)
+        return NULL;
+    return hd_storeset_get(ctx->task->stores, name, ctx->partition);
+}
+
+const struct hd_config *hd_ctx_config(struct hd_ctx *ctx)
+{
+    return ctx->task->cfg;
+}
+
+int64_t hd_ctx_now(struct hd_ctx *ctx)
+{
+    return ctx->task->now;
+}
+
+static enum hd_verdict ctx_set(struct hd_ctx *ctx, enum hd_verdict v, const char *code,
+                               const char *fmt, va_list ap)
+{
+    snprintf(ctx->code, sizeof(ctx->code), "%s", code);
+    char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    hd_buf_reset(&ctx->reason);
+    hd_buf_puts(&ctx->reason, msg);
+    return v;
+}
+
+enum hd_verdict hd_ctx_skip(struct hd_ctx *ctx, const char *reason_code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum hd_verdict v = ctx_set(ctx, HD_SKIP, reason_code, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+enum hd_verdict hd_ctx_error(struct hd_ctx *ctx, const char *error_code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum hd_verdict v = ctx_set(ctx, HD_ERROR, error_code, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+enum hd_verdict hd_ctx_retry(struct hd_ctx *ctx, const char *error_code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum hd_verdict v = ctx_set(ctx, HD_RETRY, error_code, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+/* Headers every output carries: traceparent (new span, the input's trace), tenant,
+ * notification id and attempt where they apply. */
+static rd_kafka_headers_t *out_headers(struct hd_ctx *ctx, const char *tenant,
+                                       const char *notification_id, int attempt)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    char span[HD_UUID_STRLEN], tp[64];
+    hd_uuid_v4(span);
+    if (ctx->rec && ctx->rec->trace_id[0]) {
+        snprintf(tp, sizeof(tp), "00-%s-%.8s%.4s%.4s-01", ctx->rec->trace_id, span, span + 9,
+                 span + 14);
+        rd_kafka_header_add(h, "traceparent", -1, tp, -1);
+    }
+    if (tenant)
+        rd_kafka_header_add(h, "herald-tenant", -1, tenant, -1);
+    if (notification_id)
+        rd_kafka_header_add(h, "herald-notification-id", -1, notification_id, -1);
+    if (attempt > 0) {
+        char a[16];
+        snprintf(a, sizeof(a), "%d", attempt);
+        rd_kafka_header_add(h, "herald-attempt", -1, a, -1);
+    }
+    return h;
+}
+
+int hd__ctx_produce(struct hd_ctx *ctx, const char *topic, const void *key, size_t key_len,
+                       const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
+{
+    rd_kafka_t *rk = ctx->task->producer;
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
+            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (!err)
+            return 0;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(rk, 10);
+            continue;
+        }
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        hd_log_warn("runtime", "produce to %s failed: %s", topic, rd_kafka_err2str(err));
+        ctx->emit_failed = 1;
+        return -1;
+    }
+}
+
+static int ctx_emit_encoded(struct hd_ctx *ctx, const char *topic, const char *tenant,
+                            const char *user, const char *notification_id, int attempt)
+{
+    char key[512];
+    int kn = snprintf(key, sizeof(key), "%s/%s", tenant, user);
+    if (kn < 0 || (size_t)kn >= sizeof(key))
+        kn = (int)sizeof(key) - 1;
+    return hd__ctx_produce(ctx, topic, key, (size_t)kn, ctx->enc.data, ctx->enc.len,
+                       out_headers(ctx, tenant, notification_id, attempt));
+}
+
+int hd__ctx_encode_failed(struct hd_ctx *ctx, const char *what, const char *err)
+{
+    hd_log_error("runtime", "cannot encode %s: %s", what, err);
+    ctx->emit_failed = 1;
+    return -1;
+}
+
+int hd_ctx_emit_raw(struct hd_ctx *ctx, const char *topic, const void *key, size_t key_len,
+                    const void *value, size_t value_len)
+{
+    return hd__ctx_produce(ctx, topic, key, key_len, value, value_len, out_headers(ctx, NULL, NULL, 0));
+}
+
+int hd_ctx_emit_request(struct hd_ctx *ctx, const struct hd_request *r)
+{
+    char err[512];
+    hd_buf_reset(&ctx->enc);
+    if (hd_request_encode(ctx->task->serde, r, &ctx->enc, err, sizeof(err)))
+        return hd__ctx_encode_failed(ctx, "NotificationRequest", err);
+    return ctx_emit_encoded(ctx, HD_TOPIC_REQUESTS, r->tenant_id, r->user_id, NULL, 0);
+}
+
+int hd_ctx_emit_status(struct hd_ctx *ctx, const struct hd_status_event *ev)
+{
+    char err[512];
+    hd_buf_reset(&ctx->enc);
+    if (hd_status_event_encode(ctx->task->serde, ev, &ctx->enc, err, sizeof(err)))
+        return hd__ctx_encode_failed(ctx, "StatusEvent", err);
+    return ctx_emit_encoded(ctx, hd_status_topic(ev->status), ev->tenant_id, ev->user_id,
+                            ev->notification_id, ev->attempt);
+}
+
+/* "IN_APP" -> "in_app": the suffix of herald.dispatch.<channel>. */
+static const char *channel_suffix(enum hd_channel c, char *out, size_t out_size)
+{
+    const char *n = hd_channel_name(c);
+    size_t i = 0;
+    for (; n[i] && i + 1 < out_size; i++)
+        out[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] + 32 : n[i]);
+    out[i] = '\0';
+    return out;
+}
+
+int hd_ctx_emit_dispatch(struct hd_ctx *ctx, const struct hd_dispatch *d)
+{
+    char err[512], topic[64], suffix[32];
+    hd_buf_reset(&ctx->enc);
+    if (hd_dispatch_encode(ctx->task->serde, d, &ctx->enc, err, sizeof(err)))
+        return hd__ctx_encode_failed(ctx, "Dispatch", err);
+    snprintf(topic, sizeof(topic), "%s%s", HD_TOPIC_DISPATCH_PREFIX, channel_suffix(d->channel, suffix, sizeof(suffix)));
+    return ctx_emit_encoded(ctx, topic, d->tenant_id, d->user_id, d->notification_id, d->attempt);
+}
+
+int hd_ctx_emit_inbox(struct hd_ctx *ctx, const struct hd_inbox_item *it)
+{
+    char err[512];
+    hd_buf_reset(&ctx->enc);
+    if (hd_inbox_item_encode(ctx->task->serde, it, &ctx->enc, err, sizeof(err)))
+        return hd__ctx_encode_failed(ctx, "InboxItem", err);
+    return ctx_emit_encoded(ctx, HD_TOPIC_INBOX, it->tenant_id, it->user_id, it->notification_id, 0);
+}
+
+void hd_ctx_status_for(struct hd_ctx *ctx, struct hd_status_event *ev, const struct hd_request *r,
+                       enum hd_channel ch, enum hd_status st, char *nid)
+{
+    memset(ev, 0, sizeof(*ev));
+    hd_notification_id(r->request_id, hd_channel_name(ch), nid);
+    ev->notification_id = nid;
+    ev->request_id = r->request_id;
+    ev->tenant_id = r->tenant_id;
+    ev->user_id = r->user_id;
+    ev->channel = ch;
+    ev->provider = r->provider;
+    ev->status = st;
+    ev->batch_id = r->batch_id;
+    ev->occurred_at = ctx->task->now;
+}
+
+/* ---- dead letters and skips ---- */
+
+
+/* Dead-letters the source's bytes; `m` gives the headers, or s->headers when it is NULL
+ * (a held record, whose processor kept them). */
+int hd__emit_dead_letter(struct hd_task *t, const struct hd_source *s,
+                            const rd_kafka_message_t *m, const char *code, const char *error,
+                            const char *processor)
+{
+    struct hd_dead_letter dl;
+    memset(&dl, 0, sizeof(dl));
+    dl.source_topic = (char *)s->topic;
+    dl.source_partition = s->partition;
+    dl.source_offset = s->offset;
+    dl.key = (void *)s->key;
+    dl.key_len = s->key_len;
+    dl.value = (void *)s->value;
+    dl.value_len = s->value_len;
+    const rd_kafka_headers_t *src_hdrs = s->headers;
+    rd_kafka_headers_t *mh = NULL;
+    if (m && rd_kafka_message_headers(m, &mh) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        src_hdrs = mh;
+    if (src_hdrs) {
+        size_t n = rd_kafka_header_cnt(src_hdrs);
+        dl.headers = hd_calloc(n ? n : 1, sizeof(*dl.headers));
+        for (size_t i = 0; i < n; i++) {
+            const char *name;
+            const void *val;
+            size_t len;
+            if (rd_kafka_header_get_all(src_hdrs, i, &name, &val, &len))
+                break;
+            dl.headers[i].key = (char *)name;
+            dl.headers[i].value = (void *)val;
+            dl.headers[i].value_len = len;
+            dl.header_cnt++;
+        }
+    }
+    dl.error_code = (char *)code;
+    dl.error = (char *)error;
+    dl.processor = (char *)processor;
+    dl.failed_at = t->now;
+
+    char err[512];
+    hd_buf_reset(&t->ctx.enc);
+    int rc = hd_dead_letter_encode(t->serde, &dl, &t->ctx.enc, err, sizeof(err));
+    hd_free(dl.headers);
+    if (rc)
+        return hd__ctx_encode_failed(&t->ctx, "DeadLetter", err);
+    rd_kafka_headers_t *h = src_hdrs ? rd_kafka_headers_copy(src_hdrs) : rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, "herald-error-code", -1, code, -1);
+    t->stats.dead_letters++;
+    hd_log_warn("runtime", "dead-lettered %s[%d]@%lld by %s: %s: %s", dl.source_topic,
+                dl.source_partition, (long long)dl.source_offset, processor, code, error);
+    return hd__ctx_produce(&t->ctx, HD_TOPIC_DLQ, s->key, s->key_len, t->ctx.enc.data,
+                       t->ctx.enc.len, h);
+}
+
+/* A skipped request gets one SKIPPED status per channel; a skipped dispatch one for its
+ * channel. A domain event that no rule routes is only counted. */
+void hd__emit_skips(struct hd_task *t, struct hd_record *rec)
+{
+    struct hd_status_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.status = HD_ST_SKIPPED;
+    ev.reason_code = t->ctx.code;
+    ev.reason = t->ctx.reason.data;
+    ev.occurred_at = t->now;
+    char nid[HD_UUID_STRLEN];
+    t->stats.skipped++;
+    if (rec->kind == HD_PAYLOAD_REQUEST) {
+        struct hd_request *r = &rec->req;
+        for (size_t i = 0; i < r->channel_cnt; i++) {
+            hd_ctx_status_for(&t->ctx, &ev, r, r->channels[i], HD_ST_SKIPPED, nid);
+            ev.reason_code = t->ctx.code;
+            ev.reason = t->ctx.reason.data;
+            hd_ctx_emit_status(&t->ctx, &ev);
+        }
+    } else if (rec->kind == HD_PAYLOAD_DISPATCH) {
+        struct hd_dispatch *d = &rec->dsp;
+        ev.notification_id = d->notification_id;
+        ev.request_id = d->request_id;
+        ev.tenant_id = d->tenant_id;
+        ev.user_id = d->user_id;
+        ev.channel = d->channel;
+        ev.provider = d->provider;
+        ev.batch_id = d->batch_id;
+        ev.attempt = d->attempt;
+        hd_ctx_emit_status(&t->ctx, &ev);
+    } else if (rec->src) {
+        hd_log_debug("runtime", "%s[%d]@%lld skipped: %s", rd_kafka_topic_name(rec->src->rkt),
+                     rec->src->partition, (long long)rec->src->offset, t->ctx.code);
+    }
+}
+
+int hd_ctx_dead_letter_entry(struct hd_ctx *ctx, const char *store, const void *key,
+                             size_t key_len, const void *value, size_t value_len,
+                             const char *code, const char *error)
+{
+    struct hd_task *t = ctx->task;
+    const char *topic = t->stores ? hd_storeset_changelog(t->stores, store) : NULL;
+    if (!topic || ctx->partition < 0) {
+        /* a caller bug; abort, so the entry the caller deletes stays */
+        hd_log_error("runtime", "dead letter of a %s entry: no such store for partition %d",
+                     store, ctx->partition);
+        ctx->emit_failed = 1;
+        return -1;
+    }
+    struct hd_source src = {topic, ctx->partition, -1, key, key_len, NULL, value, value_len};
+    return hd__emit_dead_letter(t, &src, NULL, code, error,
+                            t->subs[ctx->sub]->chain[ctx->proc]->name);
+}
+

@@ -1,0 +1,100 @@
+/*
+ * Internals of the task loop, shared by its files and by nothing else:
+ *   runtime.c         the task's lifecycle, its poll (one transaction) and maintenance
+ *   runtime_txn.c     consuming, the rebalance callback, commit, abort, rewind
+ *   runtime_record.c  decoding a record and running it through its chain
+ *   runtime_ctx.c     what processors call (hd_ctx_*): outputs, headers, dead letters
+ * One task per thread; the rebalance callback runs on that thread, inside the consume
+ * call, never while a transaction is open.
+ */
+#ifndef HD_RUNTIME_INT_H
+#define HD_RUNTIME_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "processors/processor.h"
+#include "processors/runtime.h"
+#include "processors/topology.h"
+
+#define HD_TASK_SUBS_MAX 8
+#define HD_TASK_RETRIES 3
+/* Call timeouts of transactional operations: the transaction timeout, past which the broker
+ * aborts the transaction anyway */
+#define HD_TXN_TIMEOUT_MS (t->cfg->txn_timeout_ms)
+#define HD_MAINT_MS 250
+
+struct hd_ctx {
+    struct hd_task *task;
+    struct hd_record *rec;
+    int32_t partition; /* of the record being processed, or the one punctuated */
+    size_t sub, proc;  /* the processor being punctuated (for hd_ctx_forward) */
+    char code[64];
+    struct hd_buf reason;
+    struct hd_buf enc;
+    int emit_failed;
+};
+
+struct hd_task {
+    const struct hd_config *cfg;
+    const struct hd_tables *tables; /* a set or a live holder */
+    const struct hd_tables *snap;   /* the snapshot this transaction uses */
+    char *group_id;
+    char *txn_id;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    rd_kafka_queue_t *queue;
+    const struct hd_subtopology *subs[HD_TASK_SUBS_MAX];
+    void *selves[HD_TASK_SUBS_MAX][HD_CHAIN_MAX];
+    size_t sub_cnt;
+    struct hd_serde *serde;
+    struct hd_ctx ctx;
+    struct hd_record rec;
+    rd_kafka_message_t **batch;
+    size_t batch_cnt;           /* records in batch (the rebalance callback may drop some) */
+    struct hd_ledger *ledger;   /* consumed positions: what a commit may pass */
+    int64_t now;
+    int64_t last_report_us;
+    int failures; /* consecutive failed batches: backoff before the next */
+    struct hd_storeset *stores; /* NULL when no processor keeps state */
+    int64_t last_maint_ms;      /* expiry and punctuate, every HD_MAINT_MS */
+    int punctuates;             /* does a processor have punctuate? */
+    long crash_before, crash_after; /* test-only crash points (below): 0 never, else N */
+    long crash_seen[2];             /* times each was reached */
+    int fatal;                  /* a store could not be restored on assignment */
+    char fatal_err[512];
+    struct hd_task_stats stats;
+};
+
+/* runtime_ctx.c */
+int hd__ctx_produce(struct hd_ctx *ctx, const char *topic, const void *key, size_t key_len,
+                    const void *value, size_t value_len, rd_kafka_headers_t *hdrs);
+int hd__ctx_encode_failed(struct hd_ctx *ctx, const char *what, const char *err);
+/* Dead-letters the source's bytes; `m` gives the headers, or s->headers when it is NULL. */
+int hd__emit_dead_letter(struct hd_task *t, const struct hd_source *s, const rd_kafka_message_t *m,
+                         const char *code, const char *error, const char *processor);
+void hd__emit_skips(struct hd_task *t, struct hd_record *rec);
+
+/* runtime_record.c: decodes m and runs it through its sub-topology's chain; every outcome
+ * (outputs, skip, dead letter) goes into the open transaction. */
+void hd__process_one(struct hd_task *t, const rd_kafka_message_t *m);
+
+/* runtime_txn.c */
+void hd__task_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t *parts, void *opaque);
+size_t hd__task_store_names(const struct hd_task *t, const char **names, size_t max);
+void hd__crashpoint_reach(struct hd_task *t, long nth, long *seen, const char *point);
+int hd__task_consume(struct hd_task *t);
+void hd__batch_clear(struct hd_task *t);
+int hd__task_recover(struct hd_task *t, rd_kafka_error_t *error, const char *what, char *errstr,
+                     size_t errstr_size);
+int hd__task_rewind(struct hd_task *t, int unknown_outcome, char *errstr, size_t errstr_size);
+int hd__task_commit(struct hd_task *t, char *errstr, size_t errstr_size);
+int hd__task_commit_alos(struct hd_task *t, long failures_before, char *errstr,
+                         size_t errstr_size);
+
+/* runtime.c */
+void hd__task_maintain(struct hd_task *t);
+
+#endif

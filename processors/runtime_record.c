@@ -1,0 +1,197 @@
+/*
+ * One consumed record: decoded per its sub-topology's payload kind, run through the
+ * chain, and its verdict turned into outputs (SKIP -> SKIPPED statuses, ERROR or an
+ * exhausted RETRY -> the original bytes dead-lettered). hd_ctx_forward resumes a held
+ * record after the processor that held it.
+ */
+#include "processors/runtime_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "connectors/kafka.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/time.h"
+#include "core/uuid.h"
+#include "schemas/serde.h"
+
+/* ---- decoding ---- */
+
+static void record_reset(struct hd_record *rec)
+{
+    if (rec->event) {
+        json_decref(rec->event);
+        rec->event = NULL;
+    }
+    if (rec->kind == HD_PAYLOAD_REQUEST)
+        hd_request_clear(&rec->req);
+    else if (rec->kind == HD_PAYLOAD_DISPATCH)
+        hd_dispatch_clear(&rec->dsp);
+    else if (rec->kind == HD_PAYLOAD_ACTION)
+        hd_user_action_clear(&rec->act);
+    rec->event_schema = NULL;
+    rec->src = NULL;
+}
+
+static void trace_from_headers(const rd_kafka_message_t *m, char out[33])
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t n;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h &&
+        rd_kafka_header_get_last(h, "traceparent", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        n >= 55 && !memcmp(v, "00-", 3)) {
+        memcpy(out, (const char *)v + 3, 32);
+        out[32] = '\0';
+        return;
+    }
+    char u[HD_UUID_STRLEN];
+    hd_uuid_v4(u);
+    size_t j = 0;
+    for (size_t i = 0; u[i] && j < 32; i++)
+        if (u[i] != '-')
+            out[j++] = u[i];
+    out[j] = '\0';
+}
+
+/* Decodes m into rec per the sub-topology's kind. Returns 0, or -1 with errstr. */
+static int record_decode(struct hd_task *t, const struct hd_subtopology *sub,
+                         const rd_kafka_message_t *m, struct hd_record *rec, char *errstr,
+                         size_t errstr_size)
+{
+    rec->src = m;
+    rec->kind = sub->kind;
+    trace_from_headers(m, rec->trace_id);
+    if (sub->kind == HD_PAYLOAD_RAW)
+        return 0;
+    if (!m->payload || !m->len)
+        return hd_seterr(-1, errstr, errstr_size, "empty record value");
+    switch (sub->kind) {
+    case HD_PAYLOAD_EVENT: {
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        const struct hd_schema *want = hd_serde_schema_for_topic(t->serde, topic);
+        rec->event = hd_serde_decode_json(t->serde, m->payload, m->len, &rec->event_schema, errstr,
+                                          errstr_size);
+        if (!rec->event)
+            return -1;
+        if (want && rec->event_schema != want)
+            return hd_seterr(-1, errstr, errstr_size, "topic %s carries %s, got %s", topic,
+                             hd_schema_name(want), hd_schema_name(rec->event_schema));
+        return 0;
+    }
+    case HD_PAYLOAD_REQUEST:
+        return hd_request_decode(t->serde, m->payload, m->len, &rec->req, errstr, errstr_size);
+    case HD_PAYLOAD_DISPATCH:
+        return hd_dispatch_decode(t->serde, m->payload, m->len, &rec->dsp, errstr, errstr_size);
+    case HD_PAYLOAD_ACTION:
+        return hd_user_action_decode(t->serde, m->payload, m->len, &rec->act, errstr,
+                                     errstr_size);
+    default:
+        return hd_seterr(-1, errstr, errstr_size, "unknown payload kind");
+    }
+}
+
+static void source_of(const rd_kafka_message_t *m, struct hd_source *s)
+{
+    s->topic = rd_kafka_topic_name(m->rkt);
+    s->partition = m->partition;
+    s->offset = m->offset;
+    s->key = m->key;
+    s->key_len = m->key_len;
+    s->headers = NULL; /* emit_dead_letter reads them from m */
+    s->value = m->payload;
+    s->value_len = m->len;
+}
+
+/* ---- one record ---- */
+
+/* Runs the chain from processor `from`; on a verdict other than PASS sets *at to the
+ * processor that gave it. */
+static enum hd_verdict run_chain(struct hd_task *t, size_t si, size_t from, struct hd_record *rec,
+                                 size_t *at)
+{
+    const struct hd_subtopology *sub = t->subs[si];
+    for (size_t i = from; sub->chain[i]; i++) {
+        enum hd_verdict v = sub->chain[i]->process(t->selves[si][i], &t->ctx, rec);
+        if (v != HD_PASS) {
+            *at = i;
+            return v;
+        }
+    }
+    return HD_PASS;
+}
+
+/* Runs a decoded record from processor `from` and acts on the verdict. A RETRY retries
+ * the processor that asked for it (not the whole chain: earlier processors have staged
+ * their state for this record already), then dead-letters. */
+static void finish_record(struct hd_task *t, size_t si, size_t from, struct hd_record *rec,
+                          const struct hd_source *src, const rd_kafka_message_t *m)
+{
+    struct hd_record *outer = t->ctx.rec;
+    t->ctx.rec = rec;
+    size_t at = from;
+    enum hd_verdict v = HD_PASS;
+    for (int attempt = 0; attempt <= HD_TASK_RETRIES; attempt++) {
+        v = run_chain(t, si, at, rec, &at);
+        if (v != HD_RETRY)
+            break;
+        if (attempt < HD_TASK_RETRIES) {
+            struct timespec ts = {0, (long)(50 * 1000000L) << attempt};
+            nanosleep(&ts, NULL);
+        }
+    }
+    const char *proc = v == HD_PASS ? "runtime" : t->subs[si]->chain[at]->name;
+    char err[1024];
+    switch (v) {
+    case HD_PASS:
+    case HD_HOLD:
+        break;
+    case HD_SKIP:
+        hd__emit_skips(t, rec);
+        break;
+    case HD_RETRY:
+        snprintf(err, sizeof(err), "gave up after %d retries: %s", HD_TASK_RETRIES,
+                 t->ctx.reason.data ? t->ctx.reason.data : "");
+        hd__emit_dead_letter(t, src, m, t->ctx.code, err, proc);
+        break;
+    case HD_ERROR:
+        hd__emit_dead_letter(t, src, m, t->ctx.code, t->ctx.reason.data ? t->ctx.reason.data : "",
+                         proc);
+        break;
+    }
+    t->ctx.rec = outer;
+}
+
+void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_source *src)
+{
+    finish_record(ctx->task, ctx->sub, ctx->proc + 1, rec, src, NULL);
+}
+
+void hd__process_one(struct hd_task *t, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    struct hd_source src;
+    source_of(m, &src);
+    size_t si;
+    for (si = 0; si < t->sub_cnt; si++)
+        if (hd_topology_for_topic(&t->subs[si], 1, topic))
+            break;
+    if (si == t->sub_cnt) {
+        hd__emit_dead_letter(t, &src, m, "no_topology", "no sub-topology consumes this topic",
+                         "runtime");
+        return;
+    }
+    struct hd_record *rec = &t->rec;
+    char err[1024];
+    t->ctx.partition = m->partition;
+    if (record_decode(t, t->subs[si], m, rec, err, sizeof(err)))
+        hd__emit_dead_letter(t, &src, m, "malformed", err, "decode");
+    else
+        finish_record(t, si, 0, rec, &src, m);
+    record_reset(rec);
+    t->ctx.partition = -1;
+}
+
