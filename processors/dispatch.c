@@ -1,43 +1,65 @@
 /*
  * dispatch (sub-topology B): delivers one Dispatch. IN_APP is an inbox item
  * on herald.inbox (a Kafka output, so exactly-once); every other channel goes
- * to a provider from the table below (a call outside Kafka: at-least-once,
- * the notification id as idempotency key). Outcome -> notification.sent or
- * notification.failed. A missing address is a FAILED status, not a dead
- * letter: the request was valid, the recipient cannot be reached.
+ * to a provider from the registry (connectors/channels/channels.c): a call
+ * outside Kafka, at-least-once, the notification id as idempotency key.
+ * Outcome -> notification.sent or notification.failed. A missing address is
+ * a FAILED status, not a dead letter: the request was valid, the recipient
+ * cannot be reached.
+ *
+ * Provider sends follow the submit/complete contract (channel.h): process
+ * submits and returns PENDING; drain polls the providers and completes each
+ * record with its status inside the same transaction, so many sends are in
+ * flight at once and nothing blocks or sleeps. A send that fails with a
+ * retriable error is submitted again at once, up to HD_DISPATCH_TRIES times
+ * (backoff as durable timers, failover and rate limits come with the real
+ * providers).
  *
  * Provider selection so far: the request's `provider` override if it names a
- * known provider, else the default (outbox). Failover, rate limits and
- * circuit breakers arrive with the real providers.
+ * known provider, else the registry's first (outbox).
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "connectors/channels/channel.h"
 #include "core/log.h"
+#include "core/time.h"
 #include "processors/processor.h"
 
 #define HD_DISPATCH_TRIES 3
 
-static const struct hd_channel_provider *const hd_providers[] = {
-    &hd_provider_outbox,
+/* A send in flight: what its status needs once the record it came from is gone. */
+struct send {
+    struct send *next;
+    struct hd_pending *pending; /* NULL once abandoned (the transaction aborted) */
+    size_t provider;
+    int tries;
+    enum hd_channel channel;
+    int attempt;
+    char *notification_id, *request_id, *tenant_id, *user_id, *batch_id;
 };
 
 struct dispatch {
-    void *selves[sizeof(hd_providers) / sizeof(hd_providers[0])];
+    const struct hd_channel_provider *const *providers;
+    size_t provider_cnt;
+    void **selves;
+    struct send *sends; /* every send not yet completed, abandoned ones included */
+    size_t open;        /* of them still pending */
 };
 
 static int dispatch_init(void **self, const struct hd_task_env *env, char *errstr,
                          size_t errstr_size)
 {
     struct dispatch *d = hd_calloc(1, sizeof(*d));
-    for (size_t i = 0; i < HD_ARRAY_SIZE(hd_providers); i++) {
-        if (hd_providers[i]->init &&
-            hd_providers[i]->init(&d->selves[i], env->config, errstr, errstr_size)) {
+    d->provider_cnt = hd_channel_providers(&d->providers);
+    d->selves = hd_calloc(d->provider_cnt, sizeof(*d->selves));
+    for (size_t i = 0; i < d->provider_cnt; i++) {
+        if (d->providers[i]->init &&
+            d->providers[i]->init(&d->selves[i], env->config, errstr, errstr_size)) {
             for (size_t j = 0; j < i; j++)
-                if (hd_providers[j]->exit)
-                    hd_providers[j]->exit(d->selves[j]);
+                if (d->providers[j]->exit)
+                    d->providers[j]->exit(d->selves[j]);
+            hd_free(d->selves);
             hd_free(d);
             return -1;
         }
@@ -46,20 +68,36 @@ static int dispatch_init(void **self, const struct hd_task_env *env, char *errst
     return 0;
 }
 
+static void send_free(struct send *s)
+{
+    hd_free(s->notification_id);
+    hd_free(s->request_id);
+    hd_free(s->tenant_id);
+    hd_free(s->user_id);
+    hd_free(s->batch_id);
+    hd_free(s);
+}
+
 static void dispatch_exit(void *self)
 {
     struct dispatch *d = self;
-    for (size_t i = 0; i < HD_ARRAY_SIZE(hd_providers); i++)
-        if (hd_providers[i]->exit)
-            hd_providers[i]->exit(d->selves[i]);
+    /* providers drop their sends in flight without a callback: free ours here */
+    for (size_t i = 0; i < d->provider_cnt; i++)
+        if (d->providers[i]->exit)
+            d->providers[i]->exit(d->selves[i]);
+    for (struct send *s = d->sends, *n; s; s = n) {
+        n = s->next;
+        send_free(s);
+    }
+    hd_free(d->selves);
     hd_free(d);
 }
 
-static size_t pick_provider(const struct hd_dispatch *d)
+static size_t pick_provider(const struct dispatch *dp, const struct hd_dispatch *d)
 {
     if (d->provider)
-        for (size_t i = 0; i < HD_ARRAY_SIZE(hd_providers); i++)
-            if (!strcmp(hd_providers[i]->name, d->provider))
+        for (size_t i = 0; i < dp->provider_cnt; i++)
+            if (!strcmp(dp->providers[i]->name, d->provider))
                 return i;
     return 0;
 }
@@ -121,6 +159,91 @@ static enum hd_verdict deliver_inbox(struct hd_ctx *ctx, const struct hd_dispatc
     return HD_PASS;
 }
 
+static void send_unlink(struct dispatch *dp, struct send *s)
+{
+    for (struct send **pp = &dp->sends; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            return;
+        }
+}
+
+/* Submits s's message; a provider whose queue is full is polled until it takes it. */
+static void send_submit(struct dispatch *dp, struct send *s, const struct hd_dispatch *d,
+                        hd_send_done_fn *done, void *opaque)
+{
+    const struct hd_channel_provider *pr = dp->providers[s->provider];
+    s->tries++;
+    while (pr->submit(dp->selves[s->provider], d, s))
+        pr->poll(dp->selves[s->provider], 10, done, opaque);
+}
+
+struct drain_arg {
+    struct dispatch *dp;
+    struct hd_ctx *ctx;
+};
+
+static void on_done(void *opaque, void *tag, const struct hd_send_result *res);
+
+/* A retriable failure gets another try at once: the message comes again from the record's
+ * bytes, which stay valid while the record is pending. */
+static int send_retry(struct drain_arg *a, struct send *s)
+{
+    const struct hd_source *src = hd_ctx_pending_source(s->pending);
+    struct hd_dispatch d;
+    char err[256];
+    memset(&d, 0, sizeof(d));
+    if (hd_dispatch_decode(hd_ctx_serde(a->ctx), src->value, src->value_len, &d, err,
+                           sizeof(err)))
+        return -1;
+    send_submit(a->dp, s, &d, on_done, a);
+    hd_dispatch_clear(&d);
+    return 0;
+}
+
+static void on_done(void *opaque, void *tag, const struct hd_send_result *res)
+{
+    struct drain_arg *a = opaque;
+    struct send *s = tag;
+    if (!s->pending) { /* abandoned: the record comes again with the next transaction */
+        send_unlink(a->dp, s);
+        send_free(s);
+        return;
+    }
+    if (res->status == HD_SEND_RETRY && s->tries < HD_DISPATCH_TRIES && send_retry(a, s) == 0)
+        return;
+    const char *pname = a->dp->providers[s->provider]->name;
+    struct hd_status_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.notification_id = s->notification_id;
+    ev.request_id = s->request_id;
+    ev.tenant_id = s->tenant_id;
+    ev.user_id = s->user_id;
+    ev.channel = s->channel;
+    ev.batch_id = s->batch_id;
+    ev.attempt = s->attempt + 1;
+    ev.occurred_at = hd_ctx_now(a->ctx);
+    ev.provider = (char *)pname;
+    if (res->status == HD_SEND_OK) {
+        ev.status = HD_ST_SENT;
+        ev.provider_message_id = (char *)res->provider_msg_id;
+    } else {
+        hd_logm(HD_LOG_WARN, "processor:dispatch", s->tenant_id, s->notification_id,
+                "provider %s failed after %d tries: %s", pname, s->tries,
+                res->error ? res->error : "");
+        ev.status = HD_ST_FAILED;
+        ev.reason_code = res->status == HD_SEND_RETRY ? "provider_unavailable"
+                                                      : "provider_rejected";
+        ev.reason = (char *)(res->error ? res->error : "");
+    }
+    hd_ctx_enter(a->ctx, s->pending);
+    hd_ctx_emit_status(a->ctx, &ev);
+    hd_ctx_complete(a->ctx, s->pending, HD_PASS);
+    a->dp->open--;
+    send_unlink(a->dp, s);
+    send_free(s);
+}
+
 static enum hd_verdict dispatch_process(void *self, struct hd_ctx *ctx, struct hd_record *rec)
 {
     struct dispatch *dp = self;
@@ -128,12 +251,12 @@ static enum hd_verdict dispatch_process(void *self, struct hd_ctx *ctx, struct h
     if (d->channel == HD_CH_IN_APP)
         return deliver_inbox(ctx, d);
 
-    struct hd_status_event ev;
-    status_from(&ev, d, hd_ctx_now(ctx));
-    size_t pi = pick_provider(d);
-    ev.provider = (char *)hd_providers[pi]->name;
+    size_t pi = pick_provider(dp, d);
     const char *field = missing_address(d);
     if (field) {
+        struct hd_status_event ev;
+        status_from(&ev, d, hd_ctx_now(ctx));
+        ev.provider = (char *)dp->providers[pi]->name;
         char reason[128];
         snprintf(reason, sizeof(reason), "%s: the recipient has no address for %s", field,
                  hd_channel_name(d->channel));
@@ -143,27 +266,55 @@ static enum hd_verdict dispatch_process(void *self, struct hd_ctx *ctx, struct h
         hd_ctx_emit_status(ctx, &ev);
         return HD_PASS;
     }
-    char msg_id[256] = "", err[512] = "";
-    enum hd_send_result res = HD_SEND_RETRY;
-    for (int attempt = 0; attempt < HD_DISPATCH_TRIES && res == HD_SEND_RETRY; attempt++) {
-        if (attempt) {
-            struct timespec ts = {0, 100L * 1000000L * attempt};
-            nanosleep(&ts, NULL);
-        }
-        res = hd_providers[pi]->send(dp->selves[pi], d, msg_id, sizeof(msg_id), err, sizeof(err));
+    struct hd_pending *p = hd_ctx_defer(ctx);
+    if (!p) /* only a record forwarded from punctuate has none; dispatch has no punctuate */
+        return hd_ctx_error(ctx, "internal", "dispatch: no pending handle for the record");
+    struct send *s = hd_calloc(1, sizeof(*s));
+    s->pending = p;
+    s->provider = pi;
+    s->channel = d->channel;
+    s->attempt = d->attempt;
+    s->notification_id = hd_strdup(d->notification_id);
+    s->request_id = hd_strdup(d->request_id);
+    s->tenant_id = hd_strdup(d->tenant_id);
+    s->user_id = hd_strdup(d->user_id);
+    s->batch_id = d->batch_id ? hd_strdup(d->batch_id) : NULL;
+    s->next = dp->sends;
+    dp->sends = s;
+    dp->open++;
+    struct drain_arg a = {dp, ctx};
+    send_submit(dp, s, d, on_done, &a);
+    return HD_PENDING;
+}
+
+static void dispatch_drain(void *self, struct hd_ctx *ctx, int64_t deadline_ms)
+{
+    struct dispatch *dp = self;
+    struct drain_arg a = {dp, ctx};
+    while (dp->open > 0) {
+        int64_t left = deadline_ms - hd_mono_us() / 1000;
+        if (left <= 0)
+            return;
+        int got = 0;
+        for (size_t i = 0; i < dp->provider_cnt; i++)
+            if (dp->providers[i]->inflight(dp->selves[i]))
+                got += dp->providers[i]->poll(dp->selves[i], 0, on_done, &a);
+        if (!got && dp->open > 0) /* nothing ready: wait on the first busy provider */
+            for (size_t i = 0; i < dp->provider_cnt; i++)
+                if (dp->providers[i]->inflight(dp->selves[i])) {
+                    dp->providers[i]->poll(dp->selves[i], left > 50 ? 50 : (int)left, on_done,
+                                           &a);
+                    break;
+                }
     }
-    if (res == HD_SEND_OK) {
-        ev.status = HD_ST_SENT;
-        ev.provider_message_id = msg_id;
-    } else {
-        hd_logm(HD_LOG_WARN, "processor:dispatch", d->tenant_id, d->notification_id,
-                "provider %s failed: %s", hd_providers[pi]->name, err);
-        ev.status = HD_ST_FAILED;
-        ev.reason_code = res == HD_SEND_RETRY ? "provider_unavailable" : "provider_rejected";
-        ev.reason = err;
-    }
-    hd_ctx_emit_status(ctx, &ev);
-    return HD_PASS;
+}
+
+static void dispatch_abandon(void *self)
+{
+    struct dispatch *dp = self;
+    for (struct send *s = dp->sends; s; s = s->next)
+        s->pending = NULL;
+    dp->open = 0;
 }
 
 const struct hd_processor hd_proc_dispatch = {
@@ -171,5 +322,7 @@ const struct hd_processor hd_proc_dispatch = {
     .input = HD_PAYLOAD_DISPATCH,
     .init = dispatch_init,
     .process = dispatch_process,
+    .drain = dispatch_drain,
+    .abandon = dispatch_abandon,
     .exit = dispatch_exit,
 };

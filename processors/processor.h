@@ -10,6 +10,10 @@
  *   ERROR - dead-letter the original record, bytes untouched, with the reason
  *   HOLD  - the processor kept the record in its state (a timer); the chain stops
  *           here and goes on from the next processor when punctuate forwards it
+ *   PENDING - the processor started work whose outcome comes later (a provider send)
+ *           and took a hd_pending for the record (hd_ctx_defer); it completes the
+ *           record from its `drain`, inside the same transaction. Nothing blocks or
+ *           sleeps in process: the task drains every pending record before it commits
  * Processors emit through hd_ctx_* only (never a Kafka handle), so every
  * output belongs to the task's transaction.
  */
@@ -26,7 +30,7 @@
 
 struct hd_store;
 
-enum hd_verdict { HD_PASS = 0, HD_SKIP, HD_RETRY, HD_ERROR, HD_HOLD };
+enum hd_verdict { HD_PASS = 0, HD_SKIP, HD_RETRY, HD_ERROR, HD_HOLD, HD_PENDING };
 
 enum hd_payload_kind {
     HD_PAYLOAD_RAW = 0, /* bytes as consumed (pass-through) */
@@ -115,6 +119,26 @@ int hd_ctx_dead_letter_entry(struct hd_ctx *ctx, const char *store, const void *
                              size_t key_len, const void *value, size_t value_len,
                              const char *code, const char *error);
 
+/* A consumed record whose outcome a processor will give later in the open transaction.
+ * Owned by the task; valid from hd_ctx_defer until hd_ctx_complete, or until the
+ * processor's `abandon` is called (the transaction aborted), whichever comes first. */
+struct hd_pending;
+
+/* From process: takes a pending handle for the record being processed; the processor then
+ * returns HD_PENDING. Returns NULL for a record forwarded from punctuate (no consumed
+ * message stands behind it): the processor must then give its verdict at once. */
+struct hd_pending *hd_ctx_defer(struct hd_ctx *ctx);
+/* From drain: makes p's record the current one (its partition, trace, headers), so the
+ * outputs emitted next belong to it. */
+void hd_ctx_enter(struct hd_ctx *ctx, struct hd_pending *p);
+/* From drain, after hd_ctx_enter and the record's outputs: gives p's record its verdict,
+ * HD_PASS or HD_ERROR (set with hd_ctx_error first: the original bytes are dead-lettered);
+ * any other verdict is taken as an error. p is invalid afterwards. */
+void hd_ctx_complete(struct hd_ctx *ctx, struct hd_pending *p, enum hd_verdict v);
+/* The consumed record behind p (its bytes stay valid while p is), e.g. to decode it again
+ * for a retry. Borrowed. */
+const struct hd_source *hd_ctx_pending_source(const struct hd_pending *p);
+
 /* What init gets: shared, read-only for the task's lifetime. */
 struct hd_task_env {
     const struct hd_config *config;
@@ -132,6 +156,17 @@ struct hd_processor {
      * emit, write its stores and forward held records. Optional. */
     void (*punctuate)(void *self, struct hd_ctx *ctx, int64_t now_ms);
     void (*exit)(void *self); /* Optional. */
+    /* Completes every record this processor deferred in the open transaction (for each:
+     * hd_ctx_enter, its outputs, hd_ctx_complete), waiting for outcomes at most until
+     * deadline_ms (hd_mono_us() / 1000 scale). Called on the task's thread once per
+     * transaction, after the batch's records ran, when the processor has records pending.
+     * Records still pending when it returns abort the transaction: they come again.
+     * Required when process may return HD_PENDING. */
+    void (*drain)(void *self, struct hd_ctx *ctx, int64_t deadline_ms);
+    /* The open transaction is aborted with records of this processor still pending: drop
+     * every hd_pending (they are invalid from now on). Work already started (a send in
+     * flight) finishes on its own; its outcome must be ignored. Required with drain. */
+    void (*abandon)(void *self);
     /* State stores it uses (NULL-terminated names), one per input partition, each with a
      * changelog topic. Optional. */
     const char *const *stores;

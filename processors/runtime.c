@@ -61,6 +61,51 @@ void hd__task_maintain(struct hd_task *t)
         task_punctuate(t);
 }
 
+/* Processors with records still pending (an aborted transaction) drop them. */
+static void pending_reset(struct hd_task *t)
+{
+    for (size_t i = 0; t->pending_open && i < t->pending_cnt; i++) {
+        struct hd_pending *p = &t->pending[i];
+        if (p->done)
+            continue;
+        const struct hd_processor *proc = t->subs[p->sub]->chain[p->proc];
+        proc->abandon(t->selves[p->sub][p->proc]);
+        /* one call per processor: mark its other records too */
+        for (size_t j = i; j < t->pending_cnt; j++)
+            if (!t->pending[j].done && t->pending[j].sub == p->sub &&
+                t->pending[j].proc == p->proc) {
+                t->pending[j].done = 1;
+                t->pending_open--;
+            }
+    }
+    t->pending_cnt = t->pending_open = 0;
+}
+
+int hd__task_drain(struct hd_task *t)
+{
+    int64_t deadline = hd_mono_us() / 1000 + t->cfg->txn_timeout_ms / 2;
+    for (size_t i = 0; t->pending_open && i < t->pending_cnt; i++) {
+        struct hd_pending *p = &t->pending[i];
+        if (p->done)
+            continue;
+        size_t si = p->sub, pi = p->proc;
+        t->ctx.sub = si;
+        t->ctx.proc = pi;
+        t->subs[si]->chain[pi]->drain(t->selves[si][pi], &t->ctx, deadline);
+        t->ctx.rec = NULL;
+        t->ctx.partition = -1;
+        if (t->ctx.emit_failed)
+            return -1;
+        if (!p->done)
+            break; /* this processor left records pending: no use asking the others */
+    }
+    if (!t->pending_open)
+        return 0;
+    hd_log_error("runtime", "%s: %zu records still pending after their processors' drain; "
+                 "aborting the transaction (they come again)", t->group_id, t->pending_open);
+    return -1;
+}
+
 int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
 {
     int bad = hd__task_consume(t);
@@ -93,10 +138,12 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
     }
     t->ctx.emit_failed = 0;
     for (size_t i = 0; i < n && !t->ctx.emit_failed; i++) {
-        hd__process_one(t, t->batch[i]);
-        hd_ledger_verdict(t->ledger, t->batch[i]);
+        if (hd__process_one(t, t->batch[i]))
+            hd_ledger_verdict(t->ledger, t->batch[i]);
         processed++;
     }
+    if (t->pending_open && !t->ctx.emit_failed && hd__task_drain(t))
+        t->ctx.emit_failed = 1;
     if (maint && !t->ctx.emit_failed)
         hd__task_maintain(t);
     if (t->stores && hd_storeset_failed(t->stores))
@@ -131,6 +178,7 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
         rc = 0;
     }
 done:
+    pending_reset(t);
     hd__batch_clear(t);
     hd_tables_release(t->snap);
     t->snap = NULL;
@@ -170,6 +218,7 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
     t->txn_id = hd_asprintf("%s-%s-%s", c->app_id, group, c->instance_id);
     t->batch = hd_calloc((size_t)c->batch_max, sizeof(*t->batch));
     t->ledger = hd_ledger_new();
+    t->pending = hd_calloc((size_t)c->batch_max, sizeof(*t->pending));
     t->ctx.task = t;
     t->ctx.partition = -1;
     t->crash_before = hd__crashpoint_arm("before_kafka_commit");
@@ -193,6 +242,11 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
     for (size_t s = 0; s < t->sub_cnt; s++)
         for (size_t i = 0; t->subs[s]->chain[i]; i++) {
             const struct hd_processor *p = t->subs[s]->chain[i];
+            if (!p->drain != !p->abandon) {
+                hd_seterr(-1, errstr, errstr_size, "processor %s: drain and abandon go "
+                          "together", p->name);
+                goto err;
+            }
             if (p->init && p->init(&t->selves[s][i], &env, errstr, errstr_size))
                 goto err;
             if (p->punctuate)
@@ -266,6 +320,7 @@ void hd_task_destroy(struct hd_task *t)
     hd_buf_free(&t->ctx.enc);
     hd_free(t->batch);
     hd_ledger_destroy(t->ledger);
+    hd_free(t->pending);
     hd_free(t->group_id);
     hd_free(t->txn_id);
     hd_free(t);

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "core/uuid.h"
+#include "processors/ledger.h"
 #include "processors/stores.h"
 #include "processors/tables.h"
 
@@ -335,3 +336,56 @@ int hd_ctx_dead_letter_entry(struct hd_ctx *ctx, const char *store, const void *
                             t->subs[ctx->sub]->chain[ctx->proc]->name);
 }
 
+
+/* ---- records completed later (PENDING) ---- */
+
+struct hd_pending *hd_ctx_defer(struct hd_ctx *ctx)
+{
+    struct hd_task *t = ctx->task;
+    const rd_kafka_message_t *m = ctx->rec ? ctx->rec->src : NULL;
+    if (!m || t->pending_cnt == (size_t)t->cfg->batch_max)
+        return NULL;
+    struct hd_pending *p = &t->pending[t->pending_cnt++];
+    t->pending_open++;
+    p->m = m;
+    hd__source_of(m, &p->src);
+    memcpy(p->trace_id, ctx->rec->trace_id, sizeof(p->trace_id));
+    p->sub = ctx->sub;
+    p->proc = ctx->proc;
+    p->done = 0;
+    return p;
+}
+
+void hd_ctx_enter(struct hd_ctx *ctx, struct hd_pending *p)
+{
+    struct hd_record *r = &ctx->task->pending_rec;
+    r->src = p->m;
+    r->kind = HD_PAYLOAD_RAW;
+    memcpy(r->trace_id, p->trace_id, sizeof(r->trace_id));
+    ctx->rec = r;
+    ctx->partition = p->m->partition;
+}
+
+void hd_ctx_complete(struct hd_ctx *ctx, struct hd_pending *p, enum hd_verdict v)
+{
+    struct hd_task *t = ctx->task;
+    if (p->done)
+        return;
+    if (v != HD_PASS) {
+        const char *code = v == HD_ERROR ? ctx->code : "internal";
+        const char *why = v == HD_ERROR && ctx->reason.data
+                              ? ctx->reason.data
+                              : "a deferred record completed with neither PASS nor ERROR";
+        hd__emit_dead_letter(t, &p->src, p->m, code, why, t->subs[p->sub]->chain[p->proc]->name);
+    }
+    p->done = 1;
+    t->pending_open--;
+    hd_ledger_verdict(t->ledger, p->m);
+    ctx->rec = NULL;
+    ctx->partition = -1;
+}
+
+const struct hd_source *hd_ctx_pending_source(const struct hd_pending *p)
+{
+    return &p->src;
+}

@@ -36,6 +36,15 @@ struct hd_ctx {
     int emit_failed;
 };
 
+/* A consumed record whose processor completes it later in the transaction (PENDING). */
+struct hd_pending {
+    const rd_kafka_message_t *m; /* in the task's batch: valid until the batch is cleared */
+    struct hd_source src;
+    char trace_id[33];
+    size_t sub, proc; /* the processor that deferred it */
+    int done;
+};
+
 struct hd_task {
     const struct hd_config *cfg;
     const struct hd_tables *tables; /* a set or a live holder */
@@ -54,6 +63,10 @@ struct hd_task {
     rd_kafka_message_t **batch;
     size_t batch_cnt;           /* records in batch (the rebalance callback may drop some) */
     struct hd_ledger *ledger;   /* consumed positions: what a commit may pass */
+    struct hd_pending *pending; /* batch_max slots: records completed later (PENDING) */
+    size_t pending_cnt;         /* slots taken in the open transaction */
+    size_t pending_open;        /* of them not completed yet */
+    struct hd_record pending_rec; /* the current record while a processor completes one */
     int64_t now;
     int64_t last_report_us;
     int failures; /* consecutive failed batches: backoff before the next */
@@ -77,8 +90,11 @@ int hd__emit_dead_letter(struct hd_task *t, const struct hd_source *s, const rd_
 void hd__emit_skips(struct hd_task *t, struct hd_record *rec);
 
 /* runtime_record.c: decodes m and runs it through its sub-topology's chain; every outcome
- * (outputs, skip, dead letter) goes into the open transaction. */
-void hd__process_one(struct hd_task *t, const rd_kafka_message_t *m);
+ * (outputs, skip, dead letter) goes into the open transaction. Returns 1 when the record
+ * has its outcome, 0 when a processor completes it later (PENDING). */
+int hd__process_one(struct hd_task *t, const rd_kafka_message_t *m);
+/* Copies a consumed message's topic, partition, offset, key and value (borrowed). */
+void hd__source_of(const rd_kafka_message_t *m, struct hd_source *s);
 
 /* runtime_txn.c */
 void hd__task_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -96,5 +112,8 @@ int hd__task_commit_alos(struct hd_task *t, long failures_before, char *errstr,
 
 /* runtime.c */
 void hd__task_maintain(struct hd_task *t);
+/* Lets each processor with pending records complete them; 0 when none is left, else -1
+ * (logged: the transaction must abort) after telling those processors to abandon them. */
+int hd__task_drain(struct hd_task *t);
 
 #endif

@@ -94,7 +94,7 @@ static int record_decode(struct hd_task *t, const struct hd_subtopology *sub,
     }
 }
 
-static void source_of(const rd_kafka_message_t *m, struct hd_source *s)
+void hd__source_of(const rd_kafka_message_t *m, struct hd_source *s)
 {
     s->topic = rd_kafka_topic_name(m->rkt);
     s->partition = m->partition;
@@ -114,40 +114,57 @@ static enum hd_verdict run_chain(struct hd_task *t, size_t si, size_t from, stru
                                  size_t *at)
 {
     const struct hd_subtopology *sub = t->subs[si];
+    /* the processor running is the context's (hd_ctx_defer records it); a record forwarded
+     * from punctuate must give the punctuating processor its place back */
+    size_t outer_sub = t->ctx.sub, outer_proc = t->ctx.proc;
+    enum hd_verdict v = HD_PASS;
     for (size_t i = from; sub->chain[i]; i++) {
-        enum hd_verdict v = sub->chain[i]->process(t->selves[si][i], &t->ctx, rec);
+        t->ctx.sub = si;
+        t->ctx.proc = i;
+        v = sub->chain[i]->process(t->selves[si][i], &t->ctx, rec);
         if (v != HD_PASS) {
             *at = i;
-            return v;
+            break;
         }
     }
-    return HD_PASS;
+    t->ctx.sub = outer_sub;
+    t->ctx.proc = outer_proc;
+    return v;
 }
 
 /* Runs a decoded record from processor `from` and acts on the verdict. A RETRY retries
- * the processor that asked for it (not the whole chain: earlier processors have staged
- * their state for this record already), then dead-letters. */
-static void finish_record(struct hd_task *t, size_t si, size_t from, struct hd_record *rec,
-                          const struct hd_source *src, const rd_kafka_message_t *m)
+ * the processor that asked for it at once (not the whole chain: earlier processors have
+ * staged their state for this record already; nothing sleeps inside a transaction), then
+ * dead-letters. Returns 1 when the record has its outcome, 0 when it is PENDING. */
+static int finish_record(struct hd_task *t, size_t si, size_t from, struct hd_record *rec,
+                         const struct hd_source *src, const rd_kafka_message_t *m)
 {
     struct hd_record *outer = t->ctx.rec;
     t->ctx.rec = rec;
     size_t at = from;
     enum hd_verdict v = HD_PASS;
+    size_t pending_before = t->pending_cnt;
     for (int attempt = 0; attempt <= HD_TASK_RETRIES; attempt++) {
         v = run_chain(t, si, at, rec, &at);
         if (v != HD_RETRY)
             break;
-        if (attempt < HD_TASK_RETRIES) {
-            struct timespec ts = {0, (long)(50 * 1000000L) << attempt};
-            nanosleep(&ts, NULL);
-        }
     }
     const char *proc = v == HD_PASS ? "runtime" : t->subs[si]->chain[at]->name;
     char err[1024];
+    int final = 1;
     switch (v) {
     case HD_PASS:
     case HD_HOLD:
+        break;
+    case HD_PENDING:
+        if (t->pending_cnt != pending_before + 1 || !t->subs[si]->chain[at]->drain) {
+            /* a processor bug: nothing would ever complete the record */
+            hd_log_error("runtime", "%s returned PENDING without one hd_ctx_defer or without "
+                         "a drain; aborting the transaction", proc);
+            t->ctx.emit_failed = 1;
+            break;
+        }
+        final = 0;
         break;
     case HD_SKIP:
         hd__emit_skips(t, rec);
@@ -163,35 +180,40 @@ static void finish_record(struct hd_task *t, size_t si, size_t from, struct hd_r
         break;
     }
     t->ctx.rec = outer;
+    return final;
 }
 
 void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_source *src)
 {
+    /* a forwarded record has no consumed message: hd_ctx_defer refuses it, so it cannot
+     * end PENDING */
     finish_record(ctx->task, ctx->sub, ctx->proc + 1, rec, src, NULL);
 }
 
-void hd__process_one(struct hd_task *t, const rd_kafka_message_t *m)
+int hd__process_one(struct hd_task *t, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     struct hd_source src;
-    source_of(m, &src);
+    hd__source_of(m, &src);
     size_t si;
     for (si = 0; si < t->sub_cnt; si++)
         if (hd_topology_for_topic(&t->subs[si], 1, topic))
             break;
     if (si == t->sub_cnt) {
         hd__emit_dead_letter(t, &src, m, "no_topology", "no sub-topology consumes this topic",
-                         "runtime");
-        return;
+                             "runtime");
+        return 1;
     }
     struct hd_record *rec = &t->rec;
     char err[1024];
     t->ctx.partition = m->partition;
+    int final = 1;
     if (record_decode(t, t->subs[si], m, rec, err, sizeof(err)))
         hd__emit_dead_letter(t, &src, m, "malformed", err, "decode");
     else
-        finish_record(t, si, 0, rec, &src, m);
+        final = finish_record(t, si, 0, rec, &src, m);
     record_reset(rec);
     t->ctx.partition = -1;
+    return final;
 }
 

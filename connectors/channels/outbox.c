@@ -4,6 +4,8 @@
  * per line on an O_APPEND descriptor, so concurrent writers never interleave
  * within a line. At-least-once like every call outside Kafka: after a crash a
  * line may appear twice; the notification id tells them apart.
+ * A local append takes microseconds, so submit writes at once and queues the
+ * outcome; poll hands the queued outcomes over (channel.h's contract).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,10 +19,18 @@
 #include "core/buf.h"
 #include "core/hd.h"
 
+struct done {
+    void *tag;
+    enum hd_send_status status;
+    char *text; /* provider message id or error */
+};
+
 struct outbox {
     char *dir;
     int fds[HD_CH__CNT];
     struct hd_buf line;
+    struct done *done; /* outcomes not yet handed over by poll */
+    size_t done_cnt, done_cap;
 };
 
 static int mkdir_p(const char *path)
@@ -86,13 +96,12 @@ void hd_dispatch_to_json(const struct hd_dispatch *d, struct hd_buf *b)
     hd_buf_printf(b, ",\"attempt\":%d}", d->attempt);
 }
 
-static enum hd_send_result outbox_send(void *self, const struct hd_dispatch *d,
-                                       char *provider_msg_id, size_t id_size, char *errstr,
-                                       size_t errstr_size)
+/* Writes d's line. Returns the outcome; `text` gets the message id or the error. */
+static enum hd_send_status outbox_write(struct outbox *o, const struct hd_dispatch *d,
+                                        char *text, size_t text_size)
 {
-    struct outbox *o = self;
     if ((unsigned)d->channel >= HD_CH__CNT) {
-        hd_seterr(-1, errstr, errstr_size, "unknown channel");
+        snprintf(text, text_size, "outbox: unknown channel");
         return HD_SEND_FAIL;
     }
     int *fd = &o->fds[d->channel];
@@ -101,7 +110,7 @@ static enum hd_send_result outbox_send(void *self, const struct hd_dispatch *d,
         snprintf(path, sizeof(path), "%s/%s.jsonl", o->dir, hd_channel_name(d->channel));
         *fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (*fd < 0) {
-            hd_seterr(-1, errstr, errstr_size, "outbox: open %s: %s", path, strerror(errno));
+            snprintf(text, text_size, "outbox: open %s: %s", path, strerror(errno));
             return HD_SEND_RETRY;
         }
     }
@@ -110,14 +119,49 @@ static enum hd_send_result outbox_send(void *self, const struct hd_dispatch *d,
     hd_buf_putc(&o->line, '\n');
     ssize_t w = write(*fd, o->line.data, o->line.len);
     if (w != (ssize_t)o->line.len) {
-        hd_seterr(-1, errstr, errstr_size, "outbox: write: %s",
-                  w < 0 ? strerror(errno) : "short write");
+        snprintf(text, text_size, "outbox: write: %s", w < 0 ? strerror(errno) : "short write");
         close(*fd);
         *fd = -1;
         return HD_SEND_RETRY;
     }
-    snprintf(provider_msg_id, id_size, "outbox-%s", d->notification_id);
+    snprintf(text, text_size, "outbox-%s", d->notification_id);
     return HD_SEND_OK;
+}
+
+static int outbox_submit(void *self, const struct hd_dispatch *d, void *tag)
+{
+    struct outbox *o = self;
+    char text[1400];
+    enum hd_send_status st = outbox_write(o, d, text, sizeof(text));
+    if (o->done_cnt == o->done_cap) {
+        o->done_cap = o->done_cap ? o->done_cap * 2 : 64;
+        o->done = hd_realloc(o->done, o->done_cap * sizeof(*o->done));
+    }
+    o->done[o->done_cnt++] = (struct done){tag, st, hd_strdup(text)};
+    return 0;
+}
+
+static int outbox_poll(void *self, int timeout_ms, hd_send_done_fn *done, void *opaque)
+{
+    (void)timeout_ms; /* every outcome is ready when submit returns */
+    struct outbox *o = self;
+    size_t n = o->done_cnt;
+    /* a callback may submit again (a retry): hand over only what was queued before */
+    for (size_t i = 0; i < n; i++) {
+        struct done d = o->done[i];
+        struct hd_send_result r = {d.status, d.status == HD_SEND_OK ? d.text : NULL,
+                                   d.status == HD_SEND_OK ? NULL : d.text};
+        done(opaque, d.tag, &r);
+        hd_free(d.text);
+    }
+    memmove(o->done, o->done + n, (o->done_cnt - n) * sizeof(*o->done));
+    o->done_cnt -= n;
+    return (int)n;
+}
+
+static size_t outbox_inflight(void *self)
+{
+    return ((struct outbox *)self)->done_cnt;
 }
 
 static void outbox_exit(void *self)
@@ -127,6 +171,9 @@ static void outbox_exit(void *self)
         if (o->fds[i] >= 0)
             close(o->fds[i]);
     hd_buf_free(&o->line);
+    for (size_t i = 0; i < o->done_cnt; i++)
+        hd_free(o->done[i].text);
+    hd_free(o->done);
     hd_free(o->dir);
     hd_free(o);
 }
@@ -134,6 +181,8 @@ static void outbox_exit(void *self)
 const struct hd_channel_provider hd_provider_outbox = {
     .name = "outbox",
     .init = outbox_init,
-    .send = outbox_send,
+    .submit = outbox_submit,
+    .poll = outbox_poll,
+    .inflight = outbox_inflight,
     .exit = outbox_exit,
 };
