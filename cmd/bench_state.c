@@ -40,6 +40,7 @@
 #include "core/uuid.h"
 #include "processors/dedup_int.h"
 #include "processors/stores.h"
+#include "processors/runtime.h"
 #include "processors/topology.h"
 #include "schemas/serde.h"
 
@@ -49,8 +50,6 @@ extern char **environ;
 #define SB_WAIT_FIRST_S 600
 
 static const char sb_config[] = "{\"tenants\": [{\"tenant_id\": \"" SB_TENANT "\"}]}\n";
-/* what `herald run --role pipeline` runs (cmd/run.c) */
-static const char *const sb_subs[] = {"route", "requests", "dispatch", "status", NULL};
 static const char *const sb_stores[] = {"dedup", NULL};
 
 struct sb {
@@ -219,7 +218,9 @@ static int sb_group_at_end(struct sb *b, char *err, size_t n)
         return -1;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(32);
     int rc = 0;
-    for (const char *const *s = sb_subs; *s && rc == 0; s++)
+    const char *subs[HD_TASK_SUBS_MAX + 1]; /* what `herald run --role pipeline` runs */
+    hd_topology_defaults(subs, HD_ARRAY_SIZE(subs));
+    for (const char *const *s = subs; *s && rc == 0; s++)
         for (const char *const *in = hd_topology_find(*s)->inputs; *in && rc == 0; in++)
             for (int32_t p = 0; p < b->cfg->partitions && rc == 0; p++) {
                 int64_t hi = 0;

@@ -522,7 +522,8 @@ static int demo_start(struct demo *d, struct hd_config *cfg, int serve, char *er
         hd_config_set(&cfg->api_listen, serve ? "127.0.0.1:8080" : "127.0.0.1:0");
     if (!(d->api = hd_api_start(cfg, err, n)))
         return -1;
-    static const char *const subs[] = {"route", "requests", "dispatch", "status", NULL};
+    const char *subs[HD_TASK_SUBS_MAX + 1];
+    hd_topology_defaults(subs, HD_ARRAY_SIZE(subs));
     d->threads[0].task = hd_task_new(cfg, d->tables, "pipeline", subs, err, n);
     if (!d->threads[0].task)
         return -1;

@@ -57,8 +57,6 @@ static int usage(int rc)
     return rc;
 }
 
-static const char *const pipeline_subs[] = {"route", "requests", "dispatch", "status", NULL};
-
 int hd_cmd_run(int argc, char **argv, struct hd_config *cfg)
 {
     const char *role = "all";
@@ -112,7 +110,9 @@ int hd_cmd_run(int argc, char **argv, struct hd_config *cfg)
     int rc = 0;
     if (want_pipe) {
         roles[nroles].name = "pipeline";
-        roles[nroles].task = hd_task_new(cfg, tables, "pipeline", pipeline_subs, err, sizeof(err));
+        const char *subs[HD_TASK_SUBS_MAX + 1];
+        hd_topology_defaults(subs, HD_ARRAY_SIZE(subs));
+        roles[nroles].task = hd_task_new(cfg, tables, "pipeline", subs, err, sizeof(err));
         if (!roles[nroles++].task)
             goto fail;
     }

@@ -40,6 +40,9 @@ enum hd_payload_kind {
     HD_PAYLOAD_ACTION    /* UserAction */
 };
 
+/* "NotificationRequest", "Dispatch", ...: for messages. */
+const char *hd_payload_kind_name(enum hd_payload_kind k);
+
 /* The record being processed. Processors may modify the decoded payload (a
  * later processor sees the change). `src` is borrowed for the call. */
 struct hd_record {

@@ -242,6 +242,12 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
     for (size_t s = 0; s < t->sub_cnt; s++)
         for (size_t i = 0; t->subs[s]->chain[i]; i++) {
             const struct hd_processor *p = t->subs[s]->chain[i];
+            if (p->input != t->subs[s]->kind) {
+                hd_seterr(-1, errstr, errstr_size, "sub-topology %s: processor %s reads %s "
+                          "records, the sub-topology decodes %s", t->subs[s]->name, p->name,
+                          hd_payload_kind_name(p->input), hd_payload_kind_name(t->subs[s]->kind));
+                goto err;
+            }
             if (!p->drain != !p->abandon) {
                 hd_seterr(-1, errstr, errstr_size, "processor %s: drain and abandon go "
                           "together", p->name);

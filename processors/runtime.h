@@ -17,6 +17,9 @@
 
 #include "processors/topology.h"
 
+/* Sub-topologies one task may run */
+#define HD_TASK_SUBS_MAX 8
+
 struct hd_task;
 struct hd_tables;
 

@@ -18,7 +18,6 @@
 #include "processors/runtime.h"
 #include "processors/topology.h"
 
-#define HD_TASK_SUBS_MAX 8
 #define HD_TASK_RETRIES 3
 /* Call timeouts of transactional operations: the transaction timeout, past which the broker
  * aborts the transaction anyway */

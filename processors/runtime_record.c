@@ -20,22 +20,6 @@
 
 /* ---- decoding ---- */
 
-static void record_reset(struct hd_record *rec)
-{
-    if (rec->event) {
-        json_decref(rec->event);
-        rec->event = NULL;
-    }
-    if (rec->kind == HD_PAYLOAD_REQUEST)
-        hd_request_clear(&rec->req);
-    else if (rec->kind == HD_PAYLOAD_DISPATCH)
-        hd_dispatch_clear(&rec->dsp);
-    else if (rec->kind == HD_PAYLOAD_ACTION)
-        hd_user_action_clear(&rec->act);
-    rec->event_schema = NULL;
-    rec->src = NULL;
-}
-
 static void trace_from_headers(const rd_kafka_message_t *m, char out[33])
 {
     rd_kafka_headers_t *h = NULL;
@@ -57,6 +41,92 @@ static void trace_from_headers(const rd_kafka_message_t *m, char out[33])
     out[j] = '\0';
 }
 
+/* ---- payload kinds: how each is decoded and cleared (a table, not switches) ---- */
+
+static int decode_event(struct hd_serde *sd, const rd_kafka_message_t *m, struct hd_record *rec,
+                        char *errstr, size_t errstr_size)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    const struct hd_schema *want = hd_serde_schema_for_topic(sd, topic);
+    rec->event =
+        hd_serde_decode_json(sd, m->payload, m->len, &rec->event_schema, errstr, errstr_size);
+    if (!rec->event)
+        return -1;
+    if (want && rec->event_schema != want)
+        return hd_seterr(-1, errstr, errstr_size, "topic %s carries %s, got %s", topic,
+                         hd_schema_name(want), hd_schema_name(rec->event_schema));
+    return 0;
+}
+
+static void clear_event(struct hd_record *rec)
+{
+    if (rec->event)
+        json_decref(rec->event);
+    rec->event = NULL;
+    rec->event_schema = NULL;
+}
+
+static int decode_request(struct hd_serde *sd, const rd_kafka_message_t *m,
+                          struct hd_record *rec, char *errstr, size_t errstr_size)
+{
+    return hd_request_decode(sd, m->payload, m->len, &rec->req, errstr, errstr_size);
+}
+
+static void clear_request(struct hd_record *rec)
+{
+    hd_request_clear(&rec->req);
+}
+
+static int decode_dispatch(struct hd_serde *sd, const rd_kafka_message_t *m,
+                           struct hd_record *rec, char *errstr, size_t errstr_size)
+{
+    return hd_dispatch_decode(sd, m->payload, m->len, &rec->dsp, errstr, errstr_size);
+}
+
+static void clear_dispatch(struct hd_record *rec)
+{
+    hd_dispatch_clear(&rec->dsp);
+}
+
+static int decode_action(struct hd_serde *sd, const rd_kafka_message_t *m, struct hd_record *rec,
+                         char *errstr, size_t errstr_size)
+{
+    return hd_user_action_decode(sd, m->payload, m->len, &rec->act, errstr, errstr_size);
+}
+
+static void clear_action(struct hd_record *rec)
+{
+    hd_user_action_clear(&rec->act);
+}
+
+static const struct payload_type {
+    const char *name;
+    /* NULL: the bytes as consumed */
+    int (*decode)(struct hd_serde *sd, const rd_kafka_message_t *m, struct hd_record *rec,
+                  char *errstr, size_t errstr_size);
+    void (*clear)(struct hd_record *rec);
+} payload_types[] = {
+    [HD_PAYLOAD_RAW] = {"raw", NULL, NULL},
+    [HD_PAYLOAD_EVENT] = {"domain event", decode_event, clear_event},
+    [HD_PAYLOAD_REQUEST] = {"NotificationRequest", decode_request, clear_request},
+    [HD_PAYLOAD_DISPATCH] = {"Dispatch", decode_dispatch, clear_dispatch},
+    [HD_PAYLOAD_ACTION] = {"UserAction", decode_action, clear_action},
+};
+
+const char *hd_payload_kind_name(enum hd_payload_kind k)
+{
+    return (size_t)k < HD_ARRAY_SIZE(payload_types) && payload_types[k].name
+               ? payload_types[k].name
+               : "unknown";
+}
+
+static void record_reset(struct hd_record *rec)
+{
+    if ((size_t)rec->kind < HD_ARRAY_SIZE(payload_types) && payload_types[rec->kind].clear)
+        payload_types[rec->kind].clear(rec);
+    rec->src = NULL;
+}
+
 /* Decodes m into rec per the sub-topology's kind. Returns 0, or -1 with errstr. */
 static int record_decode(struct hd_task *t, const struct hd_subtopology *sub,
                          const rd_kafka_message_t *m, struct hd_record *rec, char *errstr,
@@ -65,33 +135,13 @@ static int record_decode(struct hd_task *t, const struct hd_subtopology *sub,
     rec->src = m;
     rec->kind = sub->kind;
     trace_from_headers(m, rec->trace_id);
-    if (sub->kind == HD_PAYLOAD_RAW)
+    if ((size_t)sub->kind >= HD_ARRAY_SIZE(payload_types) || !payload_types[sub->kind].name)
+        return hd_seterr(-1, errstr, errstr_size, "unknown payload kind %d", (int)sub->kind);
+    if (!payload_types[sub->kind].decode)
         return 0;
     if (!m->payload || !m->len)
         return hd_seterr(-1, errstr, errstr_size, "empty record value");
-    switch (sub->kind) {
-    case HD_PAYLOAD_EVENT: {
-        const char *topic = rd_kafka_topic_name(m->rkt);
-        const struct hd_schema *want = hd_serde_schema_for_topic(t->serde, topic);
-        rec->event = hd_serde_decode_json(t->serde, m->payload, m->len, &rec->event_schema, errstr,
-                                          errstr_size);
-        if (!rec->event)
-            return -1;
-        if (want && rec->event_schema != want)
-            return hd_seterr(-1, errstr, errstr_size, "topic %s carries %s, got %s", topic,
-                             hd_schema_name(want), hd_schema_name(rec->event_schema));
-        return 0;
-    }
-    case HD_PAYLOAD_REQUEST:
-        return hd_request_decode(t->serde, m->payload, m->len, &rec->req, errstr, errstr_size);
-    case HD_PAYLOAD_DISPATCH:
-        return hd_dispatch_decode(t->serde, m->payload, m->len, &rec->dsp, errstr, errstr_size);
-    case HD_PAYLOAD_ACTION:
-        return hd_user_action_decode(t->serde, m->payload, m->len, &rec->act, errstr,
-                                     errstr_size);
-    default:
-        return hd_seterr(-1, errstr, errstr_size, "unknown payload kind");
-    }
+    return payload_types[sub->kind].decode(t->serde, m, rec, errstr, errstr_size);
 }
 
 void hd__source_of(const rd_kafka_message_t *m, struct hd_source *s)

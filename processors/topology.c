@@ -7,27 +7,34 @@
  *   status:   herald.receipts (user actions from the API) -> notification.read
  *   passthrough: notification.requests -> the same bytes on herald.bench.passthrough (the
  *             benchmark's baseline; never part of `herald run`'s default set)
+ * The second field says whether a sub-topology is in the default set that `herald run`,
+ * `herald demo` and the benches run: adding a processor to a chain, or a sub-topology to
+ * the default set, is an edit here only.
  */
 #include "processors/topology.h"
 
 #include <string.h>
 
+#include "core/hd.h"
+
 static const struct hd_subtopology hd_subtopologies[] = {
     {"route",
+     1,
      HD_PAYLOAD_EVENT,
      {"order.created", "order.shipped", "payment.completed", "payment.failed", "user.registered",
       "user.password_reset", NULL},
      {&hd_proc_route, NULL}},
-    {"requests", HD_PAYLOAD_REQUEST, {"notification.requests", NULL},
+    {"requests", 1, HD_PAYLOAD_REQUEST, {"notification.requests", NULL},
      {&hd_proc_validate, &hd_proc_dedup, &hd_proc_schedule, &hd_proc_render, NULL}},
     {"dispatch",
+     1,
      HD_PAYLOAD_DISPATCH,
      {"herald.dispatch.email", "herald.dispatch.sms", "herald.dispatch.push",
       "herald.dispatch.whatsapp", "herald.dispatch.chat", "herald.dispatch.webhook",
       "herald.dispatch.in_app", NULL},
      {&hd_proc_dispatch, NULL}},
-    {"status", HD_PAYLOAD_ACTION, {"herald.receipts", NULL}, {&hd_proc_status, NULL}},
-    {"passthrough", HD_PAYLOAD_RAW, {"notification.requests", NULL},
+    {"status", 1, HD_PAYLOAD_ACTION, {"herald.receipts", NULL}, {&hd_proc_status, NULL}},
+    {"passthrough", 0, HD_PAYLOAD_RAW, {"notification.requests", NULL},
      {&hd_proc_passthrough, NULL}},
 };
 
@@ -35,6 +42,17 @@ size_t hd_topology_all(const struct hd_subtopology **subs)
 {
     *subs = hd_subtopologies;
     return sizeof(hd_subtopologies) / sizeof(hd_subtopologies[0]);
+}
+
+size_t hd_topology_defaults(const char **names, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < HD_ARRAY_SIZE(hd_subtopologies) && n + 1 < max; i++)
+        if (hd_subtopologies[i].by_default)
+            names[n++] = hd_subtopologies[i].name;
+    if (max)
+        names[n] = NULL;
+    return n;
 }
 
 const struct hd_subtopology *hd_topology_find(const char *name)

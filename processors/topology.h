@@ -15,6 +15,7 @@
 
 struct hd_subtopology {
     const char *name;
+    int by_default; /* part of `herald run`'s (and the demo's) default set */
     enum hd_payload_kind kind;
     const char *inputs[HD_INPUTS_MAX];             /* NULL-terminated */
     const struct hd_processor *chain[HD_CHAIN_MAX]; /* NULL-terminated */
@@ -22,6 +23,9 @@ struct hd_subtopology {
 
 /* All sub-topologies; returns the count. */
 size_t hd_topology_all(const struct hd_subtopology **subs);
+/* The names of the default set (by_default), NULL-terminated, into names (max entries
+ * including the NULL). Returns the count. */
+size_t hd_topology_defaults(const char **names, size_t max);
 /* By name ("route", "requests", "dispatch", "passthrough"); NULL if unknown. */
 const struct hd_subtopology *hd_topology_find(const char *name);
 /* The sub-topology that consumes `topic` among `subs`; NULL if none. */

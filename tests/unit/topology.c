@@ -1,0 +1,65 @@
+/*
+ * The sub-topology table (processors/topology.c): the default set `herald run`
+ * takes from it, and every chain's processors reading the payload kind their
+ * sub-topology decodes (the check hd_task_new makes at start).
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "processors/runtime.h"
+#include "processors/topology.h"
+
+Test(topology, the_default_set_is_route_requests_dispatch_status_without_the_benchmark)
+{
+    const char *names[HD_TASK_SUBS_MAX + 1];
+    size_t n = hd_topology_defaults(names, HD_ARRAY_SIZE(names));
+    cr_assert_eq(n, 4);
+    cr_expect_str_eq(names[0], "route");
+    cr_expect_str_eq(names[1], "requests");
+    cr_expect_str_eq(names[2], "dispatch");
+    cr_expect_str_eq(names[3], "status");
+    cr_expect_null(names[4]);
+    cr_expect_not_null(hd_topology_find("passthrough"), "the benchmark's baseline exists");
+}
+
+Test(topology, a_short_names_array_is_still_terminated)
+{
+    const char *names[3];
+    cr_assert_eq(hd_topology_defaults(names, 3), 2);
+    cr_expect_null(names[2]);
+}
+
+Test(topology, every_processor_reads_what_its_sub_topology_decodes)
+{
+    const struct hd_subtopology *subs;
+    size_t n = hd_topology_all(&subs);
+    for (size_t s = 0; s < n; s++) {
+        cr_assert_not_null(subs[s].chain[0], "%s has no processor", subs[s].name);
+        cr_assert_not_null(subs[s].inputs[0], "%s has no input topic", subs[s].name);
+        for (size_t i = 0; subs[s].chain[i]; i++)
+            cr_expect_eq(subs[s].chain[i]->input, subs[s].kind, "%s: %s reads %s, not %s",
+                         subs[s].name, subs[s].chain[i]->name,
+                         hd_payload_kind_name(subs[s].chain[i]->input),
+                         hd_payload_kind_name(subs[s].kind));
+    }
+}
+
+Test(topology, each_input_topic_feeds_one_sub_topology_of_the_default_set)
+{
+    const char *names[HD_TASK_SUBS_MAX + 1];
+    size_t n = hd_topology_defaults(names, HD_ARRAY_SIZE(names));
+    const struct hd_subtopology *subs[HD_TASK_SUBS_MAX];
+    for (size_t i = 0; i < n; i++)
+        subs[i] = hd_topology_find(names[i]);
+    for (size_t i = 0; i < n; i++)
+        for (const char *const *in = subs[i]->inputs; *in; in++)
+            cr_expect_eq(hd_topology_for_topic(subs, n, *in), subs[i], "%s is read by %s first",
+                         *in, hd_topology_for_topic(subs, n, *in)->name);
+}
+
+Test(topology, payload_kinds_have_names)
+{
+    cr_expect_str_eq(hd_payload_kind_name(HD_PAYLOAD_REQUEST), "NotificationRequest");
+    cr_expect_str_eq(hd_payload_kind_name(HD_PAYLOAD_DISPATCH), "Dispatch");
+    cr_expect_str_eq(hd_payload_kind_name((enum hd_payload_kind)99), "unknown");
+}
