@@ -6,8 +6,11 @@
  *   herald config list KIND           the live records, one JSON line each: {"key", "body"}
  *   herald config import FILE         publish every record of a config document
  *                                     (processors/tables.h) whose body differs from the topic's
+ *   herald config check FILE | KIND FILE
+ *                                     check a config document (or put's bodies) offline
  * KIND is tenant, rule or template. Every body is checked as the reader will check it
- * before anything is published, so a bad one is refused here, naming the field.
+ * before anything is published, so a bad one is refused here, naming the field; a file is
+ * read and checked before herald connects to Kafka, so a bad file fails at once.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +27,7 @@ static int usage(int rc)
 {
     fprintf(rc ? stderr : stdout,
             "usage: herald config put KIND [FILE|-] | delete KIND KEY | list KIND | import FILE\n"
+            "       herald config check FILE | check KIND FILE   (offline: no broker needed)\n"
             "  KIND: tenant, rule or template. Bodies are JSON as in docs/CONFIG.md; put takes\n"
             "  an object or an array of objects. import publishes the records of a config\n"
             "  document ({\"tenants\": [...], \"rules\": [...], \"templates\": [...]}) that differ\n"
@@ -177,13 +181,64 @@ static json_t *load_json(const char *path, char *err, size_t n)
     return j;
 }
 
-static int cmd_put(struct publisher *p, const char *kind, const char *path, char *err, size_t n)
+/* The bodies of `herald config put`: an object or an array of objects, each checked as
+ * the reader will check it. Returns a new array, or NULL with err naming the body. */
+static json_t *checked_bodies(const char *kind, json_t *j, const char *path, char *err, size_t n)
 {
-    json_t *j = load_json(path, err, n);
-    if (!j)
-        return -1;
     json_t *list = json_is_array(j) ? json_incref(j) : json_pack("[O]", j);
-    /* check them all first: a bad body publishes nothing */
+    size_t i;
+    json_t *b;
+    json_array_foreach(list, i, b) {
+        char tenant[256], id[512], e[512];
+        if (!json_is_object(b) || hd_tables_check(kind, b, e, sizeof(e)) ||
+            hd_config_record_id(kind, b, tenant, sizeof(tenant), id, sizeof(id), e, sizeof(e))) {
+            hd_seterr(-1, err, n, "%s[%zu]: %s", path, i,
+                      json_is_object(b) ? e : "not a JSON object");
+            json_decref(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+/* A config document: only the lists "tenants", "rules" and "templates", each an array of
+ * bodies checked as the reader will check them. Returns 0, or -1 with err naming the
+ * list, the index and the field. */
+static int check_document(json_t *doc, const char *path, char *err, size_t n)
+{
+    if (!json_is_object(doc))
+        return hd_seterr(-1, err, n, "%s: a config document is a JSON object", path);
+    const char *k;
+    json_t *v;
+    json_object_foreach(doc, k, v) {
+        int known = 0;
+        for (int i = 0; i < HD_CONFIG_KINDS; i++)
+            known |= !strcmp(k, hd_config_list(hd_config_kinds[i]));
+        if (!known)
+            return hd_seterr(-1, err, n, "%s: unknown member \"%s\" (tenants, rules, "
+                             "templates)", path, k);
+        if (!json_is_array(v))
+            return hd_seterr(-1, err, n, "%s: %s: not an array", path, k);
+    }
+    for (int i = 0; i < HD_CONFIG_KINDS; i++) {
+        const char *kind = hd_config_kinds[i], *list = hd_config_list(kind);
+        json_t *arr = json_object_get(doc, list);
+        if (!arr)
+            continue;
+        char where[1024];
+        snprintf(where, sizeof(where), "%s: %s", path, list);
+        json_t *ok = checked_bodies(kind, arr, where, err, n);
+        if (!ok)
+            return -1;
+        json_decref(ok);
+    }
+    return 0;
+}
+
+/* Publishes put's bodies (already checked); a template version must not change. */
+static int cmd_put(struct publisher *p, const char *kind, json_t *list, const char *path,
+                   char *err, size_t n)
+{
     size_t i;
     json_t *b, *have = NULL;
     const char *topic = hd_config_topic(kind);
@@ -192,11 +247,9 @@ static int cmd_put(struct publisher *p, const char *kind, const char *path, char
         char tenant[256] = "", id[512] = "", key[800], e[512];
         if (rc)
             break;
-        int bad = hd_tables_check(kind, b, e, sizeof(e)) ||
-                  hd_config_record_id(kind, b, tenant, sizeof(tenant), id, sizeof(id), e,
-                                      sizeof(e));
+        hd_config_record_id(kind, b, tenant, sizeof(tenant), id, sizeof(id), e, sizeof(e));
         snprintf(key, sizeof(key), "%s/%s", tenant, id);
-        if (bad || check_immutable(kind, key, b, have, e, sizeof(e))) {
+        if (check_immutable(kind, key, b, have, e, sizeof(e))) {
             rc = hd_seterr(-1, err, n, "%s[%zu]: %s", path, i, e);
             break;
         }
@@ -206,16 +259,13 @@ static int cmd_put(struct publisher *p, const char *kind, const char *path, char
         if (rc || (rc = publish(p, kind, b, NULL, err, n)))
             break;
     }
-    json_decref(list);
-    json_decref(j);
     return rc;
 }
 
-int hd_config_import(const struct hd_config *c, const char *path, char *err, size_t n)
+/* Publishes a checked document's records that differ from the topics'. */
+static int import_doc(const struct hd_config *c, json_t *doc, const char *path, char *err,
+                      size_t n)
 {
-    json_t *doc = load_json(path, err, n);
-    if (!doc)
-        return -1;
     const char *topics[HD_CONFIG_KINDS];
     json_t *have[HD_CONFIG_KINDS] = {NULL};
     for (int k = 0; k < HD_CONFIG_KINDS; k++)
@@ -257,9 +307,16 @@ int hd_config_import(const struct hd_config *c, const char *path, char *err, siz
     for (int k = 0; k < HD_CONFIG_KINDS; k++)
         json_decref(have[k]);
     publisher_close(&p);
-    json_decref(doc);
     if (rc == 0)
         hd_log_info("config", "%s: %ld records published, %ld already current", path, put, same);
+    return rc;
+}
+
+int hd_config_import(const struct hd_config *c, const char *path, char *err, size_t n)
+{
+    json_t *doc = load_json(path, err, n);
+    int rc = !doc || check_document(doc, path, err, n) ? -1 : import_doc(c, doc, path, err, n);
+    json_decref(doc);
     return rc;
 }
 
@@ -287,43 +344,83 @@ static int cmd_list(const struct hd_config *c, const char *kind, char *err, size
     return 0;
 }
 
+/* herald config check FILE | check KIND FILE: no broker. */
+static int cmd_check(int argc, char **argv)
+{
+    char err[1024];
+    const char *kind = argc == 4 ? argv[2] : NULL, *path = argv[argc - 1];
+    if (kind && !hd_config_topic(kind)) {
+        fprintf(stderr, "herald config: KIND must be tenant, rule or template\n");
+        return 2;
+    }
+    json_t *j = load_json(path, err, sizeof(err)), *list = NULL;
+    int rc = !j ? -1
+             : kind ? ((list = checked_bodies(kind, j, path, err, sizeof(err))) ? 0 : -1)
+                    : check_document(j, path, err, sizeof(err));
+    if (rc == 0)
+        printf("%s: ok (%s)\n", path, kind ? kind : "config document");
+    else
+        fprintf(stderr, "herald config: %s\n", err);
+    json_decref(list);
+    json_decref(j);
+    return rc ? 1 : 0;
+}
+
 int hd_cmd_config(int argc, char **argv, struct hd_config *cfg)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
         return usage(argc < 2 ? 2 : 0);
     const char *op = argv[1], *kind = argc > 2 ? argv[2] : NULL;
+    if (!strcmp(op, "check"))
+        return argc == 3 || argc == 4 ? cmd_check(argc, argv) : usage(2);
     int import = !strcmp(op, "import");
     if (!import && (!kind || !hd_config_topic(kind))) {
         fprintf(stderr, "herald config: KIND must be tenant, rule or template\n");
         return 2;
     }
-    if (!cfg->brokers) {
-        fprintf(stderr, "herald config: HERALD_BROKERS is not set\n");
-        return 2;
-    }
+    int put = !strcmp(op, "put") && (argc == 3 || argc == 4);
+    if (!(import && argc == 3) && !put && !(!strcmp(op, "list") && argc == 3) &&
+        !(!strcmp(op, "delete") && argc == 4))
+        return usage(2);
     char err[1024];
     int rc;
+    /* files first: a bad one fails here, before any connection */
+    const char *path = put ? (argc == 4 ? argv[3] : "-") : import ? argv[2] : NULL;
+    json_t *doc = path ? load_json(path, err, sizeof(err)) : NULL, *bodies = NULL;
+    if (path && (!doc || (put ? !(bodies = checked_bodies(kind, doc, path, err, sizeof(err)))
+                              : check_document(doc, path, err, sizeof(err))))) {
+        fprintf(stderr, "herald config: %s\n", err);
+        json_decref(doc);
+        return 1;
+    }
+    if (!cfg->brokers) {
+        fprintf(stderr, "herald config: HERALD_BROKERS is not set\n");
+        json_decref(bodies);
+        json_decref(doc);
+        return 2;
+    }
     /* the config topics may not exist yet on a new cluster: create them as herald run does */
     if (hd_kafka_wait_ready(cfg, 30000, err, sizeof(err)) ||
         hd_kafka_topics_ensure(cfg, err, sizeof(err))) {
         fprintf(stderr, "herald config: %s\n", err);
+        json_decref(bodies);
+        json_decref(doc);
         return 1;
     }
-    if (import && argc == 3) {
-        rc = hd_config_import(cfg, argv[2], err, sizeof(err));
-    } else if (!strcmp(op, "list") && argc == 3) {
+    if (import) {
+        rc = import_doc(cfg, doc, path, err, sizeof(err));
+    } else if (!strcmp(op, "list")) {
         rc = cmd_list(cfg, kind, err, sizeof(err));
-    } else if ((!strcmp(op, "put") && (argc == 3 || argc == 4)) ||
-               (!strcmp(op, "delete") && argc == 4)) {
+    } else {
         struct publisher p;
         rc = publisher_open(&p, cfg, err, sizeof(err));
         if (rc == 0)
-            rc = !strcmp(op, "put") ? cmd_put(&p, kind, argc == 4 ? argv[3] : "-", err, sizeof(err))
-                                    : publish(&p, kind, NULL, argv[3], err, sizeof(err));
+            rc = put ? cmd_put(&p, kind, bodies, path, err, sizeof(err))
+                     : publish(&p, kind, NULL, argv[3], err, sizeof(err));
         publisher_close(&p);
-    } else {
-        return usage(2);
     }
+    json_decref(bodies);
+    json_decref(doc);
     if (rc)
         fprintf(stderr, "herald config: %s\n", err);
     return rc ? 1 : 0;

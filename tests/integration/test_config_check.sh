@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# herald config checks its file before it connects: with a broker that does not answer,
+# a malformed file must fail at once naming the field (a connection attempt would wait
+# 30 s and report a Kafka error instead); `herald config check` does the same offline,
+# and passes a good document.
+set -euo pipefail
+herald=${HERALD_BIN:?}
+work=$(mktemp -d /tmp/herald-config-check.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "test_config_check: $*" >&2; exit 1; }
+cat > "$work/bad.json" <<'DOC'
+{"tenants": [{"tenant_id": "acme"}],
+ "rules": [{"id": "r", "tenant_id": "acme", "event_type": "order.created", "channels": ["EMAIL"],
+            "when": [{"field": "total", "op": "bogus", "value": 1}]}]}
+DOC
+cat > "$work/good.json" <<'DOC'
+{"tenants": [{"tenant_id": "acme", "name": "Acme"}],
+ "rules": [{"id": "r", "tenant_id": "acme", "event_type": "order.created", "channels": ["EMAIL"],
+            "content": {"subject": "Hi", "text": "Order received"}}]}
+DOC
+echo '{"tenant_id": "acme", "dedup_ttl_ms": {"EMAIL": "soon"}}' > "$work/tenant.json"
+echo '{"tenants": [' > "$work/broken.json"
+expect_fail() { # WHAT NEEDLE CMD...
+    local what=$1 needle=$2 rc=0 out
+    shift 2
+    out=$(HERALD_BROKERS=127.0.0.1:1 timeout 10 "$@" 2>&1) || rc=$?
+    [ "$rc" -eq 1 ] || fail "$what: exit $rc (want 1): $out"
+    case $out in *"$needle"*) ;; *) fail "$what: the error does not name $needle: $out" ;; esac
+}
+expect_fail "import of a bad rule" 'rules[0]: rule: when[0].op: unknown operator "bogus"' \
+    "$herald" config import "$work/bad.json"
+expect_fail "put of a bad tenant" "dedup_ttl_ms" "$herald" config put tenant "$work/tenant.json"
+expect_fail "import of broken JSON" "broken.json: line 2" "$herald" config import "$work/broken.json"
+expect_fail "check of a bad rule" 'when[0].op' "$herald" config check "$work/bad.json"
+expect_fail "check of a bad tenant" "dedup_ttl_ms" "$herald" config check tenant "$work/tenant.json"
+expect_fail "a document with an unknown list" 'unknown member "rulez"' \
+    "$herald" config check <(echo '{"rulez": []}')
+out=$(env -u HERALD_BROKERS "$herald" config check "$work/good.json") || fail "a good document was refused"
+[ "$out" = "$work/good.json: ok (config document)" ] || fail "check printed: $out"
+echo "test_config_check: ok"
