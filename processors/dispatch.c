@@ -121,17 +121,12 @@ static const char *missing_address(const struct hd_dispatch *d)
     }
 }
 
-static void status_from(struct hd_status_event *ev, const struct hd_dispatch *d, int64_t now)
+/* The status of a delivery of d (its next attempt). */
+static void status_from(struct hd_status_event *ev, const struct hd_dispatch *d,
+                        enum hd_status st, int64_t now)
 {
-    memset(ev, 0, sizeof(*ev));
-    ev->notification_id = d->notification_id;
-    ev->request_id = d->request_id;
-    ev->tenant_id = d->tenant_id;
-    ev->user_id = d->user_id;
-    ev->channel = d->channel;
-    ev->batch_id = d->batch_id;
-    ev->attempt = d->attempt + 1;
-    ev->occurred_at = now;
+    hd_status_event_init(ev, d->notification_id, d->request_id, d->tenant_id, d->user_id,
+                         d->channel, d->batch_id, d->attempt + 1, st, now);
 }
 
 static enum hd_verdict deliver_inbox(struct hd_ctx *ctx, const struct hd_dispatch *d)
@@ -150,8 +145,7 @@ static enum hd_verdict deliver_inbox(struct hd_ctx *ctx, const struct hd_dispatc
     it.batch_id = d->batch_id;
     it.created_at = d->created_at;
     struct hd_status_event ev;
-    status_from(&ev, d, hd_ctx_now(ctx));
-    ev.status = HD_ST_SENT;
+    status_from(&ev, d, HD_ST_SENT, hd_ctx_now(ctx));
     ev.provider = "inbox";
     ev.provider_message_id = d->notification_id;
     if (hd_ctx_emit_inbox(ctx, &it) == 0)
@@ -214,24 +208,17 @@ static void on_done(void *opaque, void *tag, const struct hd_send_result *res)
         return;
     const char *pname = a->dp->providers[s->provider]->name;
     struct hd_status_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.notification_id = s->notification_id;
-    ev.request_id = s->request_id;
-    ev.tenant_id = s->tenant_id;
-    ev.user_id = s->user_id;
-    ev.channel = s->channel;
-    ev.batch_id = s->batch_id;
-    ev.attempt = s->attempt + 1;
-    ev.occurred_at = hd_ctx_now(a->ctx);
+    hd_status_event_init(&ev, s->notification_id, s->request_id, s->tenant_id, s->user_id,
+                         s->channel, s->batch_id, s->attempt + 1,
+                         res->status == HD_SEND_OK ? HD_ST_SENT : HD_ST_FAILED,
+                         hd_ctx_now(a->ctx));
     ev.provider = (char *)pname;
     if (res->status == HD_SEND_OK) {
-        ev.status = HD_ST_SENT;
         ev.provider_message_id = (char *)res->provider_msg_id;
     } else {
         hd_logm(HD_LOG_WARN, "processor:dispatch", s->tenant_id, s->notification_id,
                 "provider %s failed after %d tries: %s", pname, s->tries,
                 res->error ? res->error : "");
-        ev.status = HD_ST_FAILED;
         ev.reason_code = res->status == HD_SEND_RETRY ? "provider_unavailable"
                                                       : "provider_rejected";
         ev.reason = (char *)(res->error ? res->error : "");
@@ -255,12 +242,11 @@ static enum hd_verdict dispatch_process(void *self, struct hd_ctx *ctx, struct h
     const char *field = missing_address(d);
     if (field) {
         struct hd_status_event ev;
-        status_from(&ev, d, hd_ctx_now(ctx));
+        status_from(&ev, d, HD_ST_FAILED, hd_ctx_now(ctx));
         ev.provider = (char *)dp->providers[pi]->name;
         char reason[128];
         snprintf(reason, sizeof(reason), "%s: the recipient has no address for %s", field,
                  hd_channel_name(d->channel));
-        ev.status = HD_ST_FAILED;
         ev.reason_code = "no_address";
         ev.reason = reason;
         hd_ctx_emit_status(ctx, &ev);

@@ -211,17 +211,10 @@ int hd_ctx_emit_inbox(struct hd_ctx *ctx, const struct hd_inbox_item *it)
 void hd_ctx_status_for(struct hd_ctx *ctx, struct hd_status_event *ev, const struct hd_request *r,
                        enum hd_channel ch, enum hd_status st, char *nid)
 {
-    memset(ev, 0, sizeof(*ev));
     hd_notification_id(r->request_id, hd_channel_name(ch), nid);
-    ev->notification_id = nid;
-    ev->request_id = r->request_id;
-    ev->tenant_id = r->tenant_id;
-    ev->user_id = r->user_id;
-    ev->channel = ch;
+    hd_status_event_init(ev, nid, r->request_id, r->tenant_id, r->user_id, ch, r->batch_id, 0,
+                         st, ctx->task->now);
     ev->provider = r->provider;
-    ev->status = st;
-    ev->batch_id = r->batch_id;
-    ev->occurred_at = ctx->task->now;
 }
 
 /* ---- dead letters and skips ---- */
@@ -303,14 +296,11 @@ void hd__emit_skips(struct hd_task *t, struct hd_record *rec)
         }
     } else if (rec->kind == HD_PAYLOAD_DISPATCH) {
         struct hd_dispatch *d = &rec->dsp;
-        ev.notification_id = d->notification_id;
-        ev.request_id = d->request_id;
-        ev.tenant_id = d->tenant_id;
-        ev.user_id = d->user_id;
-        ev.channel = d->channel;
+        hd_status_event_init(&ev, d->notification_id, d->request_id, d->tenant_id, d->user_id,
+                             d->channel, d->batch_id, d->attempt, HD_ST_SKIPPED, t->now);
         ev.provider = d->provider;
-        ev.batch_id = d->batch_id;
-        ev.attempt = d->attempt;
+        ev.reason_code = t->ctx.code;
+        ev.reason = t->ctx.reason.data;
         hd_ctx_emit_status(&t->ctx, &ev);
     } else if (rec->src) {
         hd_log_debug("runtime", "%s[%d]@%lld skipped: %s", rd_kafka_topic_name(rec->src->rkt),

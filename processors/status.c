@@ -20,14 +20,8 @@ static enum hd_verdict status_process(void *self, struct hd_ctx *ctx, struct hd_
     if (!a->request_id || !*a->request_id)
         return hd_ctx_error(ctx, "invalid_action", "request_id: required for a READ");
     struct hd_status_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.notification_id = a->notification_id;
-    ev.request_id = a->request_id;
-    ev.tenant_id = a->tenant_id;
-    ev.user_id = a->user_id;
-    ev.channel = a->channel;
-    ev.status = HD_ST_READ;
-    ev.occurred_at = a->occurred_at;
+    hd_status_event_init(&ev, a->notification_id, a->request_id, a->tenant_id, a->user_id,
+                         a->channel, NULL, 0, HD_ST_READ, a->occurred_at);
     hd_ctx_emit_status(ctx, &ev);
     return HD_PASS;
 }

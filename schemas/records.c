@@ -802,3 +802,20 @@ HD_CODEC(dead_letter, struct hd_dead_letter, hd_dead_letter_table)
 HD_CODEC(dispatch, struct hd_dispatch, hd_dispatch_table)
 HD_CODEC(inbox_item, struct hd_inbox_item, hd_inbox_item_table)
 HD_CODEC(user_action, struct hd_user_action, hd_user_action_table)
+
+void hd_status_event_init(struct hd_status_event *ev, const char *notification_id,
+                          const char *request_id, const char *tenant_id, const char *user_id,
+                          enum hd_channel channel, const char *batch_id, int32_t attempt,
+                          enum hd_status status, int64_t occurred_at)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->notification_id = (char *)notification_id;
+    ev->request_id = (char *)request_id;
+    ev->tenant_id = (char *)tenant_id;
+    ev->user_id = (char *)user_id;
+    ev->channel = channel;
+    ev->batch_id = (char *)batch_id;
+    ev->attempt = attempt;
+    ev->status = status;
+    ev->occurred_at = occurred_at;
+}

@@ -208,6 +208,14 @@ HD_RECORD_CODEC(user_action, struct hd_user_action)
 
 void hd_content_clear(struct hd_content *c);
 void hd_recipient_clear(struct hd_recipient *r);
+/* The one status-event builder: fills ev (zeroed first) with a notification's identity,
+ * its status and time; provider, reason and message id stay NULL. Strings are borrowed
+ * (ev points to them). */
+void hd_status_event_init(struct hd_status_event *ev, const char *notification_id,
+                          const char *request_id, const char *tenant_id, const char *user_id,
+                          enum hd_channel channel, const char *batch_id, int32_t attempt,
+                          enum hd_status status, int64_t occurred_at);
+
 /* Deep copies (dst is overwritten, not freed first). */
 void hd_content_copy(struct hd_content *dst, const struct hd_content *src);
 struct hd_recipient *hd_recipient_dup(const struct hd_recipient *src); /* NULL -> NULL */
