@@ -29,8 +29,8 @@
 #include "core/time.h"
 #include "core/uuid.h"
 #include "processors/runtime.h"
-#include "processors/tables.h"
 #include "schemas/serde.h"
+#include "tables/tables.h"
 
 static const char bench_config[] = "{\"tenants\": [{\"tenant_id\": \"bench\"}]}";
 

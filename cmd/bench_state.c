@@ -6,7 +6,7 @@
  *  fill:    N dedup keys (default 1,000,000; the keys and DedupEntry values dedup
  *           writes) staged with hd__dedup_put in the "dedup" stores of the
  *           pipeline task, spread over HERALD_PARTITIONS partitions, B keys per
- *           Kafka transaction. The runtime's own store set (processors/stores.c)
+ *           Kafka transaction. The runtime's own store set (state/stores.c)
  *           produces every write to "<app>-pipeline-dedup-changelog" and commits
  *           RocksDB after each Kafka commit, so the changelog and the local
  *           stores are exactly what `herald run` would have left behind.
@@ -39,10 +39,10 @@
 #include "core/time.h"
 #include "core/uuid.h"
 #include "processors/dedup_int.h"
-#include "processors/stores.h"
 #include "processors/runtime.h"
 #include "processors/topology.h"
 #include "schemas/serde.h"
+#include "state/stores.h"
 
 extern char **environ;
 

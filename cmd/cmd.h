@@ -34,9 +34,6 @@ struct hd__bench_req {
 };
 void hd__bench_req_init(struct hd__bench_req *b, const char *tenant);
 int hd_cmd_config(int argc, char **argv, struct hd_config *cfg);
-/* Publishes the records of a config document that differ from the config topics'
- * (herald config import; herald run does it for HERALD_CONFIG). Returns 0 or -1. */
-int hd_config_import(const struct hd_config *c, const char *path, char *errstr, size_t errstr_size);
 int hd_cmd_render(int argc, char **argv, struct hd_config *cfg);
 
 #endif

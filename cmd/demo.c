@@ -29,10 +29,10 @@
 #include "connectors/pgserver.h"
 #include "core/log.h"
 #include "core/time.h"
-#include "processors/materializer.h"
+#include "materializer/materializer.h"
 #include "processors/runtime.h"
-#include "processors/tables.h"
 #include "schemas/serde.h"
+#include "tables/tables.h"
 
 #define DEMO_TIMEOUT_MS 60000
 

@@ -15,10 +15,11 @@
 #include "cmd/cmd.h"
 #include "connectors/kafka.h"
 #include "core/log.h"
-#include "processors/config_topics.h"
-#include "processors/materializer.h"
+#include "materializer/materializer.h"
 #include "processors/runtime.h"
-#include "processors/tables.h"
+#include "tables/publish.h"
+#include "tables/tables.h"
+#include "tables/topics.h"
 #include "templates/template_store.h"
 
 static volatile sig_atomic_t run_stop;
@@ -89,14 +90,14 @@ int hd_cmd_run(int argc, char **argv, struct hd_config *cfg)
         fprintf(stderr, "herald run: %s\n", err);
         return 1;
     }
-    if (cfg->config_file && hd_config_import(cfg, cfg->config_file, err, sizeof(err))) {
+    if (cfg->config_file && hd_tables_import(cfg, cfg->config_file, err, sizeof(err))) {
         fprintf(stderr, "herald run: HERALD_CONFIG: %s\n", err);
         return 2;
     }
     struct hd_tpl_store *templates = hd_tpl_store_new();
     struct hd_tables *tables = hd_tables_live_new(templates);
-    struct hd_config_reader *reader = NULL;
-    if (want_pipe && !(reader = hd_config_reader_start(cfg, tables, err, sizeof(err)))) {
+    struct hd_tables_reader *reader = NULL;
+    if (want_pipe && !(reader = hd_tables_reader_start(cfg, tables, err, sizeof(err)))) {
         fprintf(stderr, "herald run: %s\n", err);
         hd_tables_destroy(tables);
         hd_tpl_store_destroy(templates);
@@ -139,7 +140,7 @@ out:
         hd_task_destroy(roles[i].task);
         hd_materializer_destroy(roles[i].mat);
     }
-    hd_config_reader_stop(reader);
+    hd_tables_reader_stop(reader);
     hd_tables_destroy(tables);
     hd_tpl_store_destroy(templates);
     return rc ? 1 : 0;

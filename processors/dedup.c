@@ -23,9 +23,9 @@
 #include "core/uuid.h"
 #include "processors/dedup_int.h"
 #include "processors/processor.h"
-#include "processors/tables.h"
 #include "state/store.h"
 #include "state/store_avro.h"
+#include "tables/tables.h"
 
 #define HOUR_MS (3600LL * 1000)
 

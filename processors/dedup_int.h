@@ -11,10 +11,10 @@
 #include <stdint.h>
 
 #include "core/buf.h"
-#include "processors/tables.h"
 #include "schemas/records.h"
 #include "schemas/serde.h"
 #include "state/store.h"
+#include "tables/tables.h"
 
 /* The window for channel ch: the tenant's dedup_ttl_ms for it when set (tn may be NULL),
  * else EMAIL 24 h, PUSH 1 h, IN_APP 7 d, any other channel 24 h. */

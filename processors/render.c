@@ -14,7 +14,7 @@
 
 #include "core/uuid.h"
 #include "processors/processor.h"
-#include "processors/tables.h"
+#include "tables/tables.h"
 #include "templates/template_store.h"
 
 /* self is the task's renderer: its buffers and ICU formatters are reused across records. */

@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "core/uuid.h"
 #include "processors/processor.h"
-#include "processors/tables.h"
+#include "tables/tables.h"
 
 #define HD_ROUTE_MAX_RULES 32
 

@@ -20,8 +20,8 @@
 #include "core/time.h"
 #include "core/uuid.h"
 #include "processors/ledger.h"
-#include "processors/stores.h"
-#include "processors/tables.h"
+#include "state/stores.h"
+#include "tables/tables.h"
 
 /* Punctuates every processor that has a punctuate, once per partition whose stores the
  * task has open (processors without stores: once, with no partition). */

@@ -17,8 +17,8 @@
 #include "core/time.h"
 #include "core/uuid.h"
 #include "processors/ledger.h"
-#include "processors/stores.h"
-#include "processors/tables.h"
+#include "state/stores.h"
+#include "tables/tables.h"
 
 /* ---- context functions for processors ---- */
 

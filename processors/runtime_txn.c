@@ -19,7 +19,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "processors/ledger.h"
-#include "processors/stores.h"
+#include "state/stores.h"
 
 /* ---- transactions ---- */
 

@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "processors/tables.h"
 #include "schemas/records.h"
+#include "tables/tables.h"
 
 #define HD_MAX_ID_LEN 128
 #define HD_MAX_SUBJECT_LEN 998        /* RFC 5322 line length */

@@ -32,7 +32,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "core/uuid.h"
-#include "processors/materializer.h"
+#include "materializer/materializer.h"
 #include "schemas/records.h"
 #include "schemas/serde.h"
 

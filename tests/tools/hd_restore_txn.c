@@ -26,8 +26,8 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/time.h"
-#include "processors/stores.h"
 #include "state/store.h"
+#include "state/stores.h"
 
 #define END_AFTER_S 2
 

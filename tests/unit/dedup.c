@@ -16,9 +16,9 @@
 #include "core/hd.h"
 #include "core/uuid.h"
 #include "processors/dedup_int.h"
-#include "processors/tables.h"
 #include "schemas/serde.h"
 #include "state/store.h"
+#include "tables/tables.h"
 
 #define NOW INT64_C(1700000000000)
 #define HOUR INT64_C(3600000)

@@ -2,7 +2,7 @@
  * Unit tests for the read model without a database: the embedded migrations
  * (numbering, idempotent statements, row-level security on every tenant
  * table), the error paths of connectors/pg.c, and the record rules of
- * processors/materializer.c (status rank, UTF-8 and range checks, the jsonb
+ * materializer/materializer.c (status rank, UTF-8 and range checks, the jsonb
  * data). The database itself is exercised by tests/integration/test_materializer.sh.
  */
 #include <criterion/criterion.h>
@@ -17,15 +17,9 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/embed.h"
-#include "processors/materializer.h"
+#include "materializer/materializer.h"
+#include "materializer/materializer_int.h"
 #include "schemas/records.h"
-
-/* Internal functions of processors/materializer.c (hd__: not part of its contract header). */
-int hd__mat_status_rank(int status);
-int hd__mat_utf8_valid(const char *s);
-int hd__mat_check_status_event(const struct hd_status_event *e, char *errstr, size_t errstr_size);
-int hd__mat_check_inbox_item(const struct hd_inbox_item *it, char *errstr, size_t errstr_size);
-void hd__mat_data_json(const struct hd_map *m, struct hd_buf *out);
 
 /* A server that cannot answer: a socket directory that does not exist. */
 #define NO_SERVER "host=/nonexistent/herald-test port=1 connect_timeout=2"

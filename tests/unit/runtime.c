@@ -22,9 +22,9 @@
 #include "core/time.h"
 #include "core/uuid.h"
 #include "processors/runtime.h"
-#include "processors/tables.h"
 #include "schemas/serde.h"
 #include "state/store.h"
+#include "tables/tables.h"
 
 /* Kafka protocol API keys (not in librdkafka's public headers). */
 #define API_PRODUCE 0

@@ -1,5 +1,5 @@
 /*
- * Tenants and routing rules (processors/tables.c): parsing the config JSON,
+ * Tenants and routing rules (tables/tables.c): parsing the config JSON,
  * lookups, rule selection by tenant and event type in file order, condition
  * evaluation, and parse errors that name the offending path.
  */
@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "core/hd.h"
-#include "processors/tables.h"
 #include "schemas/records.h"
+#include "tables/tables.h"
 
 #define FIXTURE HD_SOURCE_DIR "/tests/data/config/two_tenants.json"
 

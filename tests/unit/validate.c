@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "core/hd.h"
-#include "processors/tables.h"
 #include "processors/validate.h"
 #include "schemas/records.h"
+#include "tables/tables.h"
 
 #define NOW_MS INT64_C(1795456513000) /* 2026-11-23T17:55:13Z */
 

@@ -1,7 +1,7 @@
 /*
  * A task's state stores and their changelogs (see stores.h).
  */
-#include "processors/stores.h"
+#include "state/stores.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -2,7 +2,7 @@
  * Tenants, routing rules and templates from a JSON document (see tables.h),
  * as immutable refcounted sets, and the live holder `herald run` swaps them in.
  */
-#include "processors/tables.h"
+#include "tables/tables.h"
 
 #include <pthread.h>
 #include <stdarg.h>

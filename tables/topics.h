@@ -5,7 +5,7 @@
  * store (<HERALD_STATE_DIR>/<app>-config/<instance>/<topic>-<partition>) with
  * the offset it has applied, so a restart reads only what is new.
  *
- * hd_config_reader_start blocks until the stores have caught up with the
+ * hd_tables_reader_start blocks until the stores have caught up with the
  * topics' ends as of the call, installs the first snapshot in the live
  * holder, then follows the topics on a thread of its own: after each batch
  * of changes it installs a new snapshot (tasks pick it up at their next
@@ -13,11 +13,11 @@
  *
  * Records: key "<tenant_id>/<id>", value a ConfigRecord (schemas/
  * config_record.avsc) whose body_json is one element of the config document
- * (processors/tables.h), or null to delete. A record whose body does not
+ * (tables/tables.h), or null to delete. A record whose body does not
  * check is logged with its key and left out; the rest of the config stands.
  */
-#ifndef HD_CONFIG_TOPICS_H
-#define HD_CONFIG_TOPICS_H
+#ifndef HD_TABLES_TOPICS_H
+#define HD_TABLES_TOPICS_H
 
 #include <jansson.h>
 #include <stddef.h>
@@ -26,28 +26,28 @@
 #include "core/config.h"
 
 struct hd_tables;
-struct hd_config_reader;
+struct hd_tables_reader;
 
 /* The kinds, in the order the config document lists them. */
-#define HD_CONFIG_KINDS 3
-extern const char *const hd_config_kinds[HD_CONFIG_KINDS];   /* "tenant", "rule", "template" */
+#define HD_TABLES_KINDS 3
+extern const char *const hd_tables_kinds[HD_TABLES_KINDS];   /* "tenant", "rule", "template" */
 /* "tenant" -> "herald.tenants", ...; NULL for an unknown kind. */
-const char *hd_config_topic(const char *kind);
+const char *hd_tables_topic(const char *kind);
 /* The document list of a kind: "tenant" -> "tenants", ... */
-const char *hd_config_list(const char *kind);
+const char *hd_tables_list(const char *kind);
 
 /* The record id of a body: "tenant" for a tenant, the rule's "id", "<key>/<version>" or
  * "<key>/active" for a template; the tenant from its "tenant_id". Returns 0, or -1 with
  * errstr naming the missing field. */
-int hd_config_record_id(const char *kind, json_t *body, char *tenant, size_t tenant_size,
+int hd_tables_record_id(const char *kind, json_t *body, char *tenant, size_t tenant_size,
                         char *id, size_t id_size, char *errstr, size_t errstr_size);
 
 /* `live` is a holder from hd_tables_live_new (borrowed; outlives the reader). */
-struct hd_config_reader *hd_config_reader_start(const struct hd_config *c, struct hd_tables *live,
+struct hd_tables_reader *hd_tables_reader_start(const struct hd_config *c, struct hd_tables *live,
                                                 char *errstr, size_t errstr_size);
 /* Snapshots installed so far (the first one at start counts). */
-uint64_t hd_config_reader_generation(struct hd_config_reader *r);
+uint64_t hd_tables_reader_generation(struct hd_tables_reader *r);
 /* Stops the thread and closes the stores. Accepts NULL. */
-void hd_config_reader_stop(struct hd_config_reader *r);
+void hd_tables_reader_stop(struct hd_tables_reader *r);
 
 #endif

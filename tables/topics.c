@@ -2,7 +2,7 @@
  * The config reader (see config_topics.h): compacted config topics -> local
  * stores -> table snapshots and the template store.
  */
-#include "processors/config_topics.h"
+#include "tables/topics.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,10 +13,10 @@
 #include "connectors/kafka.h"
 #include "core/log.h"
 #include "core/time.h"
-#include "processors/stores.h"
-#include "processors/tables.h"
 #include "schemas/serde.h"
 #include "state/store.h"
+#include "state/stores.h"
+#include "tables/tables.h"
 #include "templates/template_store.h"
 
 #define CR_STALL_MS 60000
@@ -24,26 +24,26 @@
 
 enum { CR_TENANT = 0, CR_RULE, CR_TEMPLATE };
 
-const char *const hd_config_kinds[HD_CONFIG_KINDS] = {"tenant", "rule", "template"};
-static const char *const cr_topics[HD_CONFIG_KINDS] = {"herald.tenants", "herald.rules",
+const char *const hd_tables_kinds[HD_TABLES_KINDS] = {"tenant", "rule", "template"};
+static const char *const cr_topics[HD_TABLES_KINDS] = {"herald.tenants", "herald.rules",
                                                       "herald.templates"};
-static const char *const cr_lists[HD_CONFIG_KINDS] = {"tenants", "rules", "templates"};
+static const char *const cr_lists[HD_TABLES_KINDS] = {"tenants", "rules", "templates"};
 
 static int kind_index(const char *kind)
 {
-    for (int i = 0; i < HD_CONFIG_KINDS; i++)
-        if (!strcmp(kind, hd_config_kinds[i]))
+    for (int i = 0; i < HD_TABLES_KINDS; i++)
+        if (!strcmp(kind, hd_tables_kinds[i]))
             return i;
     return -1;
 }
 
-const char *hd_config_topic(const char *kind)
+const char *hd_tables_topic(const char *kind)
 {
     int k = kind_index(kind);
     return k < 0 ? NULL : cr_topics[k];
 }
 
-const char *hd_config_list(const char *kind)
+const char *hd_tables_list(const char *kind)
 {
     int k = kind_index(kind);
     return k < 0 ? NULL : cr_lists[k];
@@ -55,7 +55,7 @@ static const char *str_member(json_t *o, const char *k)
     return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : NULL;
 }
 
-int hd_config_record_id(const char *kind, json_t *body, char *tenant, size_t tenant_size,
+int hd_tables_record_id(const char *kind, json_t *body, char *tenant, size_t tenant_size,
                         char *id, size_t id_size, char *errstr, size_t errstr_size)
 {
     int k = kind_index(kind);
@@ -100,7 +100,7 @@ struct cr_part {
     int dirty;          /* applied writes not committed to the store yet */
 };
 
-struct hd_config_reader {
+struct hd_tables_reader {
     const struct hd_config *cfg;
     struct hd_tables *live;
     struct hd_tpl_store *templates;
@@ -117,7 +117,7 @@ struct hd_config_reader {
 };
 
 /* The body of a stored or consumed ConfigRecord, checked; NULL with errstr. */
-static json_t *record_body(struct hd_config_reader *r, int kind, const void *v, size_t n,
+static json_t *record_body(struct hd_tables_reader *r, int kind, const void *v, size_t n,
                            char *errstr, size_t errstr_size)
 {
     const struct hd_schema *s = NULL;
@@ -135,7 +135,7 @@ static json_t *record_body(struct hd_config_reader *r, int kind, const void *v, 
     else if (!str_member(body, "tenant_id") || strcmp(str_member(body, "tenant_id"), tenant))
         hd_seterr(-1, errstr, errstr_size, "body tenant_id differs from the record's \"%s\"",
                   tenant);
-    else if (hd_tables_check(hd_config_kinds[kind], body, errstr, errstr_size) == 0) {
+    else if (hd_tables_check(hd_tables_kinds[kind], body, errstr, errstr_size) == 0) {
         json_decref(rec);
         return body;
     }
@@ -145,7 +145,7 @@ static json_t *record_body(struct hd_config_reader *r, int kind, const void *v, 
 }
 
 /* A deleted template record: forget the version (or pointer) it held. */
-static void forget_template(struct hd_config_reader *r, struct cr_part *p, const void *key,
+static void forget_template(struct hd_tables_reader *r, struct cr_part *p, const void *key,
                             size_t key_len)
 {
     char err[256];
@@ -160,7 +160,7 @@ static void forget_template(struct hd_config_reader *r, struct cr_part *p, const
     json_decref(body);
 }
 
-static void apply(struct hd_config_reader *r, struct cr_part *p, const rd_kafka_message_t *m)
+static void apply(struct hd_tables_reader *r, struct cr_part *p, const rd_kafka_message_t *m)
 {
     char err[512];
     int rc;
@@ -189,7 +189,7 @@ static void apply(struct hd_config_reader *r, struct cr_part *p, const rd_kafka_
 }
 
 /* Appends every valid body of one store to the document's list. */
-static void collect(struct hd_config_reader *r, struct cr_part *p, json_t *list, int templates)
+static void collect(struct hd_tables_reader *r, struct cr_part *p, json_t *list, int templates)
 {
     char err[256];
     struct hd_store_iter *it = hd_store_iter_prefix(p->st, "", 0, 0, err, sizeof(err));
@@ -211,7 +211,7 @@ static void collect(struct hd_config_reader *r, struct cr_part *p, json_t *list,
 }
 
 /* Builds a snapshot of tenants and rules from the stores and installs it. */
-static void rebuild(struct hd_config_reader *r)
+static void rebuild(struct hd_tables_reader *r)
 {
     json_t *doc = json_pack("{s:[],s:[]}", "tenants", "rules");
     for (size_t i = 0; i < r->part_cnt; i++)
@@ -233,7 +233,7 @@ static void rebuild(struct hd_config_reader *r)
 }
 
 /* Commits applied records with their offsets; rebuilds when tenants or rules changed. */
-static int flush(struct hd_config_reader *r)
+static int flush(struct hd_tables_reader *r)
 {
     int tables_changed = 0;
     char err[256];
@@ -253,7 +253,7 @@ static int flush(struct hd_config_reader *r)
     return 0;
 }
 
-static struct cr_part *part_of(struct hd_config_reader *r, const rd_kafka_message_t *m)
+static struct cr_part *part_of(struct hd_tables_reader *r, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     for (size_t i = 0; i < r->part_cnt; i++)
@@ -263,7 +263,7 @@ static struct cr_part *part_of(struct hd_config_reader *r, const rd_kafka_messag
 }
 
 /* Consumes for up to timeout_ms; returns records applied, or -1 on a consumer error. */
-static int consume(struct hd_config_reader *r, int timeout_ms)
+static int consume(struct hd_tables_reader *r, int timeout_ms)
 {
     int applied = 0;
     for (int i = 0; i < CR_BATCH; i++) {
@@ -285,7 +285,7 @@ static int consume(struct hd_config_reader *r, int timeout_ms)
     return applied;
 }
 
-static int caught_up(const struct hd_config_reader *r)
+static int caught_up(const struct hd_tables_reader *r)
 {
     for (size_t i = 0; i < r->part_cnt; i++)
         if (!r->parts[i].eof && r->parts[i].next < r->parts[i].end)
@@ -295,7 +295,7 @@ static int caught_up(const struct hd_config_reader *r)
 
 static void *reader_main(void *arg)
 {
-    struct hd_config_reader *r = arg;
+    struct hd_tables_reader *r = arg;
     while (!atomic_load(&r->stop)) {
         if (consume(r, 200) > 0 && flush(r))
             break;
@@ -304,10 +304,10 @@ static void *reader_main(void *arg)
 }
 
 /* Opens each partition's store and learns where to start and where the topic ends. */
-static int open_parts(struct hd_config_reader *r, char *errstr, size_t errstr_size)
+static int open_parts(struct hd_tables_reader *r, char *errstr, size_t errstr_size)
 {
     const struct rd_kafka_metadata *md = NULL;
-    for (int k = 0; k < HD_CONFIG_KINDS; k++) {
+    for (int k = 0; k < HD_TABLES_KINDS; k++) {
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->rk, cr_topics[k], NULL);
         rd_kafka_resp_err_t e = rd_kafka_metadata(r->rk, 0, rkt, &md, 10000);
         rd_kafka_topic_destroy(rkt);
@@ -353,7 +353,7 @@ static int open_parts(struct hd_config_reader *r, char *errstr, size_t errstr_si
     return 0;
 }
 
-static int catch_up(struct hd_config_reader *r, char *errstr, size_t errstr_size)
+static int catch_up(struct hd_tables_reader *r, char *errstr, size_t errstr_size)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)r->part_cnt);
     for (size_t i = 0; i < r->part_cnt; i++)
@@ -390,10 +390,10 @@ static int catch_up(struct hd_config_reader *r, char *errstr, size_t errstr_size
     return 0;
 }
 
-struct hd_config_reader *hd_config_reader_start(const struct hd_config *c, struct hd_tables *live,
+struct hd_tables_reader *hd_tables_reader_start(const struct hd_config *c, struct hd_tables *live,
                                                 char *errstr, size_t errstr_size)
 {
-    struct hd_config_reader *r = hd_calloc(1, sizeof(*r));
+    struct hd_tables_reader *r = hd_calloc(1, sizeof(*r));
     r->cfg = c;
     r->live = live;
     r->templates = hd_tables_templates(live);
@@ -411,16 +411,16 @@ struct hd_config_reader *hd_config_reader_start(const struct hd_config *c, struc
     r->running = 1;
     return r;
 err:
-    hd_config_reader_stop(r);
+    hd_tables_reader_stop(r);
     return NULL;
 }
 
-uint64_t hd_config_reader_generation(struct hd_config_reader *r)
+uint64_t hd_tables_reader_generation(struct hd_tables_reader *r)
 {
     return atomic_load(&r->generation);
 }
 
-void hd_config_reader_stop(struct hd_config_reader *r)
+void hd_tables_reader_stop(struct hd_tables_reader *r)
 {
     if (!r)
         return;

@@ -1,7 +1,7 @@
 /*
  * Config tables the processors read: tenants, routing rules and templates.
  * `herald run` keeps them in a live holder fed from the compacted config
- * topics (processors/config_topics.c); tests, the demo and the benchmark may
+ * topics (tables/topics.c); tests, the demo and the benchmark may
  * parse a JSON document directly. A table set is immutable once built, and
  * refcounted: a task acquires the current snapshot for each transaction, so
  * a config change takes effect between batches, never within one.
