@@ -183,7 +183,7 @@ static void on_done(void *opaque, void *tag, const struct hd_send_result *res);
  * bytes, which stay valid while the record is pending. */
 static int send_retry(struct drain_arg *a, struct send *s)
 {
-    const struct hd_source *src = hd_ctx_pending_source(s->pending);
+    const struct hd_envelope *src = hd_ctx_pending_source(s->pending);
     struct hd_dispatch d;
     char err[256];
     memset(&d, 0, sizeof(d));

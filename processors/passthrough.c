@@ -8,8 +8,8 @@
 
 static enum hd_verdict passthrough_process(void *self, struct hd_ctx *ctx, struct hd_record *rec)
 {
-    const rd_kafka_message_t *m = rec->src;
-    hd_ctx_emit_raw(ctx, HD_TOPIC_PASSTHROUGH_OUT, m->key, m->key_len, m->payload, m->len);
+    const struct hd_envelope *e = rec->src;
+    hd_ctx_emit_raw(ctx, HD_TOPIC_PASSTHROUGH_OUT, e->key, e->key_len, e->value, e->value_len);
     return HD_PASS;
 }
 

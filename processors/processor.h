@@ -15,16 +15,18 @@
  *           record from its `drain`, inside the same transaction. Nothing blocks or
  *           sleeps in process: the task drains every pending record before it commits
  * Processors emit through hd_ctx_* only (never a Kafka handle), so every
- * output belongs to the task's transaction.
+ * output belongs to the task's transaction. The contract holds Herald types only: a record
+ * comes with its envelope (envelope.h), not a librdkafka message, so a processor can be
+ * unit-tested without a Kafka handle.
  */
 #ifndef HD_PROCESSOR_H
 #define HD_PROCESSOR_H
 
 #include <jansson.h>
-#include <librdkafka/rdkafka.h>
 #include <stdint.h>
 
 #include "core/config.h"
+#include "processors/envelope.h"
 #include "schemas/records.h"
 #include "schemas/serde.h"
 
@@ -46,7 +48,7 @@ const char *hd_payload_kind_name(enum hd_payload_kind k);
 /* The record being processed. Processors may modify the decoded payload (a
  * later processor sees the change). `src` is borrowed for the call. */
 struct hd_record {
-    const rd_kafka_message_t *src;     /* NULL for a record forwarded from punctuate */
+    const struct hd_envelope *src;     /* NULL for a record forwarded from punctuate */
     enum hd_payload_kind kind;
     json_t *event;                     /* HD_PAYLOAD_EVENT */
     const struct hd_schema *event_schema;
@@ -93,24 +95,14 @@ int64_t hd_ctx_now(struct hd_ctx *ctx);
 void hd_ctx_status_for(struct hd_ctx *ctx, struct hd_status_event *ev, const struct hd_request *r,
                        enum hd_channel ch, enum hd_status st, char *nid);
 
-/* Where a held record came from, kept with it so a later failure can dead-letter the
- * original bytes with their source. */
-struct hd_source {
-    const char *topic;
-    int32_t partition;
-    int64_t offset;
-    const void *key;
-    size_t key_len;
-    const rd_kafka_headers_t *headers; /* may be NULL; borrowed */
-    const void *value;
-    size_t value_len;
-};
+/* A held record's envelope (its source), kept with it so a later failure can dead-letter
+ * the original bytes with their source: struct hd_envelope (envelope.h). */
 
 /* From punctuate: runs `rec` (decoded as the calling processor's input) through the
  * processors after the caller, as if the caller had returned PASS for it, inside the
  * current transaction; SKIP, ERROR and RETRY are handled as for a consumed record, with
  * `src` standing in for the consumed message. */
-void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_source *src);
+void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_envelope *src);
 
 /* From punctuate: dead-letters an entry of store `store` (current partition) that the
  * processor cannot use, its key and value bytes as stored, inside the current
@@ -140,7 +132,7 @@ void hd_ctx_enter(struct hd_ctx *ctx, struct hd_pending *p);
 void hd_ctx_complete(struct hd_ctx *ctx, struct hd_pending *p, enum hd_verdict v);
 /* The consumed record behind p (its bytes stay valid while p is), e.g. to decode it again
  * for a retry. Borrowed. */
-const struct hd_source *hd_ctx_pending_source(const struct hd_pending *p);
+const struct hd_envelope *hd_ctx_pending_source(const struct hd_pending *p);
 
 /* What init gets: shared, read-only for the task's lifetime. */
 struct hd_task_env {

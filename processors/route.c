@@ -57,7 +57,7 @@ static void build_request(struct hd_request *r, const struct hd_rule *rule, json
 static enum hd_verdict route_process(void *self, struct hd_ctx *ctx, struct hd_record *rec)
 {
     json_t *ev = rec->event;
-    const char *topic = rd_kafka_topic_name(rec->src->rkt);
+    const char *topic = rec->src->topic;
     const char *tenant = event_str(ev, "tenant_id");
     const char *event_id = event_str(ev, "event_id");
     if (!tenant || !*tenant || !event_str(ev, "user_id") || !event_id)

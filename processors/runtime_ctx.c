@@ -116,6 +116,10 @@ int hd__ctx_produce(struct hd_ctx *ctx, const char *topic, const void *key, size
                        const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
 {
     rd_kafka_t *rk = ctx->task->producer;
+    if (ctx->task->probe) {
+        hd__probe_capture(ctx->task->probe, topic, key, key_len, value, value_len, hdrs);
+        return 0;
+    }
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
@@ -220,11 +224,9 @@ void hd_ctx_status_for(struct hd_ctx *ctx, struct hd_status_event *ev, const str
 /* ---- dead letters and skips ---- */
 
 
-/* Dead-letters the source's bytes; `m` gives the headers, or s->headers when it is NULL
- * (a held record, whose processor kept them). */
-int hd__emit_dead_letter(struct hd_task *t, const struct hd_source *s,
-                            const rd_kafka_message_t *m, const char *code, const char *error,
-                            const char *processor)
+/* Dead-letters the source's bytes with its headers. */
+int hd__emit_dead_letter(struct hd_task *t, const struct hd_envelope *s, const char *code,
+                         const char *error, const char *processor)
 {
     struct hd_dead_letter dl;
     memset(&dl, 0, sizeof(dl));
@@ -235,18 +237,14 @@ int hd__emit_dead_letter(struct hd_task *t, const struct hd_source *s,
     dl.key_len = s->key_len;
     dl.value = (void *)s->value;
     dl.value_len = s->value_len;
-    const rd_kafka_headers_t *src_hdrs = s->headers;
-    rd_kafka_headers_t *mh = NULL;
-    if (m && rd_kafka_message_headers(m, &mh) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        src_hdrs = mh;
-    if (src_hdrs) {
-        size_t n = rd_kafka_header_cnt(src_hdrs);
-        dl.headers = hd_calloc(n ? n : 1, sizeof(*dl.headers));
+    size_t n = hd_headers_count(s->headers);
+    if (n) {
+        dl.headers = hd_calloc(n, sizeof(*dl.headers));
         for (size_t i = 0; i < n; i++) {
             const char *name;
             const void *val;
             size_t len;
-            if (rd_kafka_header_get_all(src_hdrs, i, &name, &val, &len))
+            if (hd_headers_get(s->headers, i, &name, &val, &len))
                 break;
             dl.headers[i].key = (char *)name;
             dl.headers[i].value = (void *)val;
@@ -265,13 +263,13 @@ int hd__emit_dead_letter(struct hd_task *t, const struct hd_source *s,
     hd_free(dl.headers);
     if (rc)
         return hd__ctx_encode_failed(&t->ctx, "DeadLetter", err);
-    rd_kafka_headers_t *h = src_hdrs ? rd_kafka_headers_copy(src_hdrs) : rd_kafka_headers_new(1);
-    rd_kafka_header_add(h, "herald-error-code", -1, code, -1);
+    struct hd_headers *h = hd_headers_copy(s->headers);
+    hd_headers_add(h, "herald-error-code", code, strlen(code));
     t->stats.dead_letters++;
     hd_log_warn("runtime", "dead-lettered %s[%d]@%lld by %s: %s: %s", dl.source_topic,
                 dl.source_partition, (long long)dl.source_offset, processor, code, error);
     return hd__ctx_produce(&t->ctx, HD_TOPIC_DLQ, s->key, s->key_len, t->ctx.enc.data,
-                       t->ctx.enc.len, h);
+                           t->ctx.enc.len, (rd_kafka_headers_t *)h);
 }
 
 /* A skipped request gets one SKIPPED status per channel; a skipped dispatch one for its
@@ -303,7 +301,7 @@ void hd__emit_skips(struct hd_task *t, struct hd_record *rec)
         ev.reason = t->ctx.reason.data;
         hd_ctx_emit_status(&t->ctx, &ev);
     } else if (rec->src) {
-        hd_log_debug("runtime", "%s[%d]@%lld skipped: %s", rd_kafka_topic_name(rec->src->rkt),
+        hd_log_debug("runtime", "%s[%d]@%lld skipped: %s", rec->src->topic,
                      rec->src->partition, (long long)rec->src->offset, t->ctx.code);
     }
 }
@@ -321,9 +319,10 @@ int hd_ctx_dead_letter_entry(struct hd_ctx *ctx, const char *store, const void *
         ctx->emit_failed = 1;
         return -1;
     }
-    struct hd_source src = {topic, ctx->partition, -1, key, key_len, NULL, value, value_len};
-    return hd__emit_dead_letter(t, &src, NULL, code, error,
-                            t->subs[ctx->sub]->chain[ctx->proc]->name);
+    struct hd_envelope src = {.topic = topic, .partition = ctx->partition, .offset = -1,
+                              .key = key, .key_len = key_len, .value = value,
+                              .value_len = value_len, .timestamp_ms = -1};
+    return hd__emit_dead_letter(t, &src, code, error, t->subs[ctx->sub]->chain[ctx->proc]->name);
 }
 
 
@@ -332,13 +331,13 @@ int hd_ctx_dead_letter_entry(struct hd_ctx *ctx, const char *store, const void *
 struct hd_pending *hd_ctx_defer(struct hd_ctx *ctx)
 {
     struct hd_task *t = ctx->task;
-    const rd_kafka_message_t *m = ctx->rec ? ctx->rec->src : NULL;
+    const rd_kafka_message_t *m = ctx->rec ? ctx->msg : NULL;
     if (!m || t->pending_cnt == (size_t)t->cfg->batch_max)
         return NULL;
     struct hd_pending *p = &t->pending[t->pending_cnt++];
     t->pending_open++;
     p->m = m;
-    hd__source_of(m, &p->src);
+    hd__envelope_of(m, &p->src);
     memcpy(p->trace_id, ctx->rec->trace_id, sizeof(p->trace_id));
     p->sub = ctx->sub;
     p->proc = ctx->proc;
@@ -349,10 +348,11 @@ struct hd_pending *hd_ctx_defer(struct hd_ctx *ctx)
 void hd_ctx_enter(struct hd_ctx *ctx, struct hd_pending *p)
 {
     struct hd_record *r = &ctx->task->pending_rec;
-    r->src = p->m;
+    r->src = &p->src;
     r->kind = HD_PAYLOAD_RAW;
     memcpy(r->trace_id, p->trace_id, sizeof(r->trace_id));
     ctx->rec = r;
+    ctx->msg = p->m;
     ctx->partition = p->m->partition;
 }
 
@@ -366,16 +366,17 @@ void hd_ctx_complete(struct hd_ctx *ctx, struct hd_pending *p, enum hd_verdict v
         const char *why = v == HD_ERROR && ctx->reason.data
                               ? ctx->reason.data
                               : "a deferred record completed with neither PASS nor ERROR";
-        hd__emit_dead_letter(t, &p->src, p->m, code, why, t->subs[p->sub]->chain[p->proc]->name);
+        hd__emit_dead_letter(t, &p->src, code, why, t->subs[p->sub]->chain[p->proc]->name);
     }
     p->done = 1;
     t->pending_open--;
     hd_ledger_verdict(t->ledger, p->m);
     ctx->rec = NULL;
+    ctx->msg = NULL;
     ctx->partition = -1;
 }
 
-const struct hd_source *hd_ctx_pending_source(const struct hd_pending *p)
+const struct hd_envelope *hd_ctx_pending_source(const struct hd_pending *p)
 {
     return &p->src;
 }

@@ -27,6 +27,7 @@
 struct hd_ctx {
     struct hd_task *task;
     struct hd_record *rec;
+    const rd_kafka_message_t *msg; /* the consumed message behind rec; NULL when forwarded */
     int32_t partition; /* of the record being processed, or the one punctuated */
     size_t sub, proc;  /* the processor being punctuated (for hd_ctx_forward) */
     char code[64];
@@ -38,7 +39,7 @@ struct hd_ctx {
 /* A consumed record whose processor completes it later in the transaction (PENDING). */
 struct hd_pending {
     const rd_kafka_message_t *m; /* in the task's batch: valid until the batch is cleared */
-    struct hd_source src;
+    struct hd_envelope src;
     char trace_id[33];
     size_t sub, proc; /* the processor that deferred it */
     int done;
@@ -77,6 +78,7 @@ struct hd_task {
     int fatal;                  /* a store could not be restored on assignment */
     char fatal_err[512];
     struct hd_task_stats stats;
+    struct hd_probe *probe; /* a probe's task (probe.h): outputs are captured, not produced */
 };
 
 /* runtime_ctx.c */
@@ -84,7 +86,7 @@ int hd__ctx_produce(struct hd_ctx *ctx, const char *topic, const void *key, size
                     const void *value, size_t value_len, rd_kafka_headers_t *hdrs);
 int hd__ctx_encode_failed(struct hd_ctx *ctx, const char *what, const char *err);
 /* Dead-letters the source's bytes; `m` gives the headers, or s->headers when it is NULL. */
-int hd__emit_dead_letter(struct hd_task *t, const struct hd_source *s, const rd_kafka_message_t *m,
+int hd__emit_dead_letter(struct hd_task *t, const struct hd_envelope *s,
                          const char *code, const char *error, const char *processor);
 void hd__emit_skips(struct hd_task *t, struct hd_record *rec);
 
@@ -92,8 +94,14 @@ void hd__emit_skips(struct hd_task *t, struct hd_record *rec);
  * (outputs, skip, dead letter) goes into the open transaction. Returns 1 when the record
  * has its outcome, 0 when a processor completes it later (PENDING). */
 int hd__process_one(struct hd_task *t, const rd_kafka_message_t *m);
+/* Decodes an envelope's value into rec as `kind` (rec->src = m, the trace from its
+ * headers). Returns 0, or -1 with errstr. hd__record_reset clears what it decoded. */
+int hd__record_decode(struct hd_serde *sd, enum hd_payload_kind kind,
+                      const struct hd_envelope *m, struct hd_record *rec, char *errstr,
+                      size_t errstr_size);
+void hd__record_reset(struct hd_record *rec);
 /* Copies a consumed message's topic, partition, offset, key and value (borrowed). */
-void hd__source_of(const rd_kafka_message_t *m, struct hd_source *s);
+void hd__envelope_of(const rd_kafka_message_t *m, struct hd_envelope *s);
 
 /* runtime_txn.c */
 void hd__task_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -108,6 +116,10 @@ int hd__task_rewind(struct hd_task *t, int unknown_outcome, char *errstr, size_t
 int hd__task_commit(struct hd_task *t, char *errstr, size_t errstr_size);
 int hd__task_commit_alos(struct hd_task *t, long failures_before, char *errstr,
                          size_t errstr_size);
+
+/* probe.c: keeps an output of a probe's task (takes hdrs). */
+void hd__probe_capture(struct hd_probe *pr, const char *topic, const void *key, size_t key_len,
+                       const void *value, size_t value_len, rd_kafka_headers_t *hdrs);
 
 /* runtime.c */
 void hd__task_maintain(struct hd_task *t);

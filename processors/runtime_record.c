@@ -20,14 +20,12 @@
 
 /* ---- decoding ---- */
 
-static void trace_from_headers(const rd_kafka_message_t *m, char out[33])
+static void trace_from_headers(const struct hd_headers *h, char out[33])
 {
-    rd_kafka_headers_t *h = NULL;
     const void *v;
     size_t n;
-    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h &&
-        rd_kafka_header_get_last(h, "traceparent", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        n >= 55 && !memcmp(v, "00-", 3)) {
+    if (hd_headers_last(h, "traceparent", &v, &n) == 0 && v && n >= 55 &&
+        !memcmp(v, "00-", 3)) {
         memcpy(out, (const char *)v + 3, 32);
         out[32] = '\0';
         return;
@@ -43,13 +41,13 @@ static void trace_from_headers(const rd_kafka_message_t *m, char out[33])
 
 /* ---- payload kinds: how each is decoded and cleared (a table, not switches) ---- */
 
-static int decode_event(struct hd_serde *sd, const rd_kafka_message_t *m, struct hd_record *rec,
+static int decode_event(struct hd_serde *sd, const struct hd_envelope *m, struct hd_record *rec,
                         char *errstr, size_t errstr_size)
 {
-    const char *topic = rd_kafka_topic_name(m->rkt);
+    const char *topic = m->topic;
     const struct hd_schema *want = hd_serde_schema_for_topic(sd, topic);
     rec->event =
-        hd_serde_decode_json(sd, m->payload, m->len, &rec->event_schema, errstr, errstr_size);
+        hd_serde_decode_json(sd, m->value, m->value_len, &rec->event_schema, errstr, errstr_size);
     if (!rec->event)
         return -1;
     if (want && rec->event_schema != want)
@@ -66,10 +64,10 @@ static void clear_event(struct hd_record *rec)
     rec->event_schema = NULL;
 }
 
-static int decode_request(struct hd_serde *sd, const rd_kafka_message_t *m,
+static int decode_request(struct hd_serde *sd, const struct hd_envelope *m,
                           struct hd_record *rec, char *errstr, size_t errstr_size)
 {
-    return hd_request_decode(sd, m->payload, m->len, &rec->req, errstr, errstr_size);
+    return hd_request_decode(sd, m->value, m->value_len, &rec->req, errstr, errstr_size);
 }
 
 static void clear_request(struct hd_record *rec)
@@ -77,10 +75,10 @@ static void clear_request(struct hd_record *rec)
     hd_request_clear(&rec->req);
 }
 
-static int decode_dispatch(struct hd_serde *sd, const rd_kafka_message_t *m,
+static int decode_dispatch(struct hd_serde *sd, const struct hd_envelope *m,
                            struct hd_record *rec, char *errstr, size_t errstr_size)
 {
-    return hd_dispatch_decode(sd, m->payload, m->len, &rec->dsp, errstr, errstr_size);
+    return hd_dispatch_decode(sd, m->value, m->value_len, &rec->dsp, errstr, errstr_size);
 }
 
 static void clear_dispatch(struct hd_record *rec)
@@ -88,10 +86,10 @@ static void clear_dispatch(struct hd_record *rec)
     hd_dispatch_clear(&rec->dsp);
 }
 
-static int decode_action(struct hd_serde *sd, const rd_kafka_message_t *m, struct hd_record *rec,
+static int decode_action(struct hd_serde *sd, const struct hd_envelope *m, struct hd_record *rec,
                          char *errstr, size_t errstr_size)
 {
-    return hd_user_action_decode(sd, m->payload, m->len, &rec->act, errstr, errstr_size);
+    return hd_user_action_decode(sd, m->value, m->value_len, &rec->act, errstr, errstr_size);
 }
 
 static void clear_action(struct hd_record *rec)
@@ -102,7 +100,7 @@ static void clear_action(struct hd_record *rec)
 static const struct payload_type {
     const char *name;
     /* NULL: the bytes as consumed */
-    int (*decode)(struct hd_serde *sd, const rd_kafka_message_t *m, struct hd_record *rec,
+    int (*decode)(struct hd_serde *sd, const struct hd_envelope *m, struct hd_record *rec,
                   char *errstr, size_t errstr_size);
     void (*clear)(struct hd_record *rec);
 } payload_types[] = {
@@ -120,40 +118,44 @@ const char *hd_payload_kind_name(enum hd_payload_kind k)
                : "unknown";
 }
 
-static void record_reset(struct hd_record *rec)
+void hd__record_reset(struct hd_record *rec)
 {
     if ((size_t)rec->kind < HD_ARRAY_SIZE(payload_types) && payload_types[rec->kind].clear)
         payload_types[rec->kind].clear(rec);
     rec->src = NULL;
 }
 
-/* Decodes m into rec per the sub-topology's kind. Returns 0, or -1 with errstr. */
-static int record_decode(struct hd_task *t, const struct hd_subtopology *sub,
-                         const rd_kafka_message_t *m, struct hd_record *rec, char *errstr,
-                         size_t errstr_size)
+int hd__record_decode(struct hd_serde *sd, enum hd_payload_kind kind,
+                      const struct hd_envelope *m, struct hd_record *rec, char *errstr,
+                      size_t errstr_size)
 {
     rec->src = m;
-    rec->kind = sub->kind;
-    trace_from_headers(m, rec->trace_id);
-    if ((size_t)sub->kind >= HD_ARRAY_SIZE(payload_types) || !payload_types[sub->kind].name)
-        return hd_seterr(-1, errstr, errstr_size, "unknown payload kind %d", (int)sub->kind);
-    if (!payload_types[sub->kind].decode)
+    rec->kind = kind;
+    trace_from_headers(m->headers, rec->trace_id);
+    if ((size_t)kind >= HD_ARRAY_SIZE(payload_types) || !payload_types[kind].name)
+        return hd_seterr(-1, errstr, errstr_size, "unknown payload kind %d", (int)kind);
+    if (!payload_types[kind].decode)
         return 0;
-    if (!m->payload || !m->len)
+    if (!m->value || !m->value_len)
         return hd_seterr(-1, errstr, errstr_size, "empty record value");
-    return payload_types[sub->kind].decode(t->serde, m, rec, errstr, errstr_size);
+    return payload_types[kind].decode(sd, m, rec, errstr, errstr_size);
 }
 
-void hd__source_of(const rd_kafka_message_t *m, struct hd_source *s)
+void hd__envelope_of(const rd_kafka_message_t *m, struct hd_envelope *s)
 {
+    rd_kafka_headers_t *h = NULL;
     s->topic = rd_kafka_topic_name(m->rkt);
     s->partition = m->partition;
     s->offset = m->offset;
     s->key = m->key;
     s->key_len = m->key_len;
-    s->headers = NULL; /* emit_dead_letter reads them from m */
     s->value = m->payload;
     s->value_len = m->len;
+    s->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+    /* a struct hd_headers is an rd_kafka_headers_t (envelope.c) */
+    s->headers = rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR
+                     ? (const struct hd_headers *)h
+                     : NULL;
 }
 
 /* ---- one record ---- */
@@ -187,10 +189,12 @@ static enum hd_verdict run_chain(struct hd_task *t, size_t si, size_t from, stru
  * staged their state for this record already; nothing sleeps inside a transaction), then
  * dead-letters. Returns 1 when the record has its outcome, 0 when it is PENDING. */
 static int finish_record(struct hd_task *t, size_t si, size_t from, struct hd_record *rec,
-                         const struct hd_source *src, const rd_kafka_message_t *m)
+                         const struct hd_envelope *src, const rd_kafka_message_t *m)
 {
     struct hd_record *outer = t->ctx.rec;
+    const rd_kafka_message_t *outer_msg = t->ctx.msg;
     t->ctx.rec = rec;
+    t->ctx.msg = m;
     size_t at = from;
     enum hd_verdict v = HD_PASS;
     size_t pending_before = t->pending_cnt;
@@ -222,18 +226,19 @@ static int finish_record(struct hd_task *t, size_t si, size_t from, struct hd_re
     case HD_RETRY:
         snprintf(err, sizeof(err), "gave up after %d retries: %s", HD_TASK_RETRIES,
                  t->ctx.reason.data ? t->ctx.reason.data : "");
-        hd__emit_dead_letter(t, src, m, t->ctx.code, err, proc);
+        hd__emit_dead_letter(t, src, t->ctx.code, err, proc);
         break;
     case HD_ERROR:
-        hd__emit_dead_letter(t, src, m, t->ctx.code, t->ctx.reason.data ? t->ctx.reason.data : "",
-                         proc);
+        hd__emit_dead_letter(t, src, t->ctx.code,
+                             t->ctx.reason.data ? t->ctx.reason.data : "", proc);
         break;
     }
     t->ctx.rec = outer;
+    t->ctx.msg = outer_msg;
     return final;
 }
 
-void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_source *src)
+void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_envelope *src)
 {
     /* a forwarded record has no consumed message: hd_ctx_defer refuses it, so it cannot
      * end PENDING */
@@ -243,14 +248,14 @@ void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_s
 int hd__process_one(struct hd_task *t, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
-    struct hd_source src;
-    hd__source_of(m, &src);
+    struct hd_envelope src;
+    hd__envelope_of(m, &src);
     size_t si;
     for (si = 0; si < t->sub_cnt; si++)
         if (hd_topology_for_topic(&t->subs[si], 1, topic))
             break;
     if (si == t->sub_cnt) {
-        hd__emit_dead_letter(t, &src, m, "no_topology", "no sub-topology consumes this topic",
+        hd__emit_dead_letter(t, &src, "no_topology", "no sub-topology consumes this topic",
                              "runtime");
         return 1;
     }
@@ -258,11 +263,11 @@ int hd__process_one(struct hd_task *t, const rd_kafka_message_t *m)
     char err[1024];
     t->ctx.partition = m->partition;
     int final = 1;
-    if (record_decode(t, t->subs[si], m, rec, err, sizeof(err)))
-        hd__emit_dead_letter(t, &src, m, "malformed", err, "decode");
+    if (hd__record_decode(t->serde, t->subs[si]->kind, &src, rec, err, sizeof(err)))
+        hd__emit_dead_letter(t, &src, "malformed", err, "decode");
     else
         final = finish_record(t, si, 0, rec, &src, m);
-    record_reset(rec);
+    hd__record_reset(rec);
     t->ctx.partition = -1;
     return final;
 }

@@ -36,7 +36,7 @@ struct schedule {
     struct hd_buf key, val;
     struct hd_record rec;
     struct hd_buf *due_keys, *due_vals; /* copies: the iterator dies on the first write */
-    rd_kafka_headers_t *hdrs;           /* the released request's source headers */
+    struct hd_headers *hdrs;            /* the released request's source headers */
     size_t due_cap;
 };
 
@@ -62,19 +62,16 @@ static void timer_key(struct hd_buf *k, int64_t due_ms, const char *request_id)
 }
 
 /* count, then per header: name length, name, value length (SCHED_NULL_HDR: null), value */
-static void put_headers(struct hd_buf *v, const rd_kafka_message_t *m)
+static void put_headers(struct hd_buf *v, const struct hd_headers *h)
 {
-    rd_kafka_headers_t *h = NULL;
-    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        h = NULL;
-    size_t n = h ? rd_kafka_header_cnt(h) : 0, at = v->len;
+    size_t n = hd_headers_count(h), at = v->len;
     put_be32(v, 0);
     uint32_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         const char *name;
         const void *val;
         size_t len;
-        if (rd_kafka_header_get_all(h, i, &name, &val, &len))
+        if (hd_headers_get(h, i, &name, &val, &len))
             break;
         put_be32(v, (uint32_t)strlen(name));
         hd_buf_puts(v, name);
@@ -90,7 +87,7 @@ static void put_headers(struct hd_buf *v, const rd_kafka_message_t *m)
 
 static void timer_value(struct hd_buf *v, const struct hd_record *rec)
 {
-    const rd_kafka_message_t *m = rec->src;
+    const struct hd_envelope *m = rec->src;
     const struct hd_request *r = &rec->req;
     uint16_t mask = 0;
     for (size_t i = 0; i < r->channel_cnt; i++)
@@ -104,13 +101,13 @@ static void timer_value(struct hd_buf *v, const struct hd_record *rec)
     hd_buf_append(v, rec->trace_id, 32);
     put_be32(v, (uint32_t)m->key_len);
     hd_buf_append(v, m->key, m->key_len);
-    put_headers(v, m);
-    hd_buf_append(v, m->payload, m->len);
+    put_headers(v, m->headers);
+    hd_buf_append(v, m->value, m->value_len);
 }
 
 /* Reads V2's header section at *p (advanced past it) into a new list; NULL when the
  * section does not fit in `end`. */
-static rd_kafka_headers_t *get_headers(const unsigned char **p, const unsigned char *end)
+static struct hd_headers *get_headers(const unsigned char **p, const unsigned char *end)
 {
     if (end - *p < 4)
         return NULL;
@@ -118,7 +115,7 @@ static rd_kafka_headers_t *get_headers(const unsigned char **p, const unsigned c
     *p += 4;
     if (n > (size_t)(end - *p) / 8) /* each header takes at least its two lengths */
         return NULL;
-    rd_kafka_headers_t *h = rd_kafka_headers_new(n ? n : 1);
+    struct hd_headers *h = hd_headers_new(n);
     for (uint32_t i = 0; i < n; i++) {
         if (end - *p < 4 || hd_be32_get(*p) > (size_t)(end - *p) - 4)
             goto bad;
@@ -131,14 +128,15 @@ static rd_kafka_headers_t *get_headers(const unsigned char **p, const unsigned c
         *p += 4;
         if (vl != SCHED_NULL_HDR && vl > (size_t)(end - *p))
             goto bad;
-        rd_kafka_header_add(h, name, (ssize_t)nl, vl == SCHED_NULL_HDR ? NULL : *p,
-                            vl == SCHED_NULL_HDR ? 0 : (ssize_t)vl);
+        char *nm = hd_strndup(name, nl);
+        hd_headers_add(h, nm, vl == SCHED_NULL_HDR ? NULL : *p, vl == SCHED_NULL_HDR ? 0 : vl);
+        hd_free(nm);
         if (vl != SCHED_NULL_HDR)
             *p += vl;
     }
     return h;
 bad:
-    rd_kafka_headers_destroy(h);
+    hd_headers_destroy(h);
     return NULL;
 }
 
@@ -178,7 +176,7 @@ static enum hd_verdict schedule_process(void *self, struct hd_ctx *ctx, struct h
 
 /* Decodes a held request into s->rec, keeping only the channels dedup kept. */
 static int timer_decode(struct schedule *s, struct hd_ctx *ctx, const unsigned char *v,
-                        size_t len, struct hd_source *src, char *err, size_t err_size)
+                        size_t len, struct hd_envelope *src, char *err, size_t err_size)
 {
     if (len < SCHED_HEAD || (v[0] != SCHED_VALUE_V1 && v[0] != SCHED_VALUE_V2))
         return hd_seterr(-1, err, err_size, "timer value: unknown format");
@@ -186,8 +184,7 @@ static int timer_decode(struct schedule *s, struct hd_ctx *ctx, const unsigned c
     if (klen > len - SCHED_HEAD)
         return hd_seterr(-1, err, err_size, "timer value: truncated");
     const unsigned char *p = v + SCHED_HEAD + klen, *end = v + len;
-    if (s->hdrs)
-        rd_kafka_headers_destroy(s->hdrs);
+    hd_headers_destroy(s->hdrs);
     s->hdrs = NULL;
     if (v[0] == SCHED_VALUE_V2 && !(s->hdrs = get_headers(&p, end)))
         return hd_seterr(-1, err, err_size, "timer value: truncated headers");
@@ -253,7 +250,7 @@ static void release(struct schedule *s, struct hd_ctx *ctx, const struct hd_buf 
                     const struct hd_buf *val)
 {
     char err[512];
-    struct hd_source src;
+    struct hd_envelope src;
     if (timer_decode(s, ctx, (const unsigned char *)val->data, val->len, &src, err,
                      sizeof(err))) {
         /* written by a processor, so a newer format (after a rollback), a bug or a corrupt
@@ -312,8 +309,7 @@ static void schedule_exit(void *self)
     hd_buf_free(&s->key);
     hd_buf_free(&s->val);
     hd_request_clear(&s->rec.req);
-    if (s->hdrs)
-        rd_kafka_headers_destroy(s->hdrs);
+    hd_headers_destroy(s->hdrs);
     hd_free(s);
 }
 
