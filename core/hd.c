@@ -3,9 +3,11 @@
  */
 #include "core/hd.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void hd_oom(size_t n)
 {
@@ -79,4 +81,27 @@ int hd_seterr(int code, char *errstr, size_t errstr_size, const char *fmt, ...)
         va_end(ap);
     }
     return code;
+}
+
+int hd_mkdir_p(const char *path, char *errstr, size_t errstr_size)
+{
+    if (!path || !*path)
+        return hd_seterr(HD_ERR, errstr, errstr_size, "mkdir: empty path");
+    char *p = hd_strdup(path);
+    int rc = 0;
+    for (char *c = p + 1;; c++) {
+        if (*c != '/' && *c != '\0')
+            continue;
+        char end = *c;
+        *c = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            rc = hd_seterr(HD_ERR, errstr, errstr_size, "mkdir %s: %s", p, strerror(errno));
+            break;
+        }
+        *c = end;
+        if (end == '\0')
+            break;
+    }
+    hd_free(p);
+    return rc;
 }

@@ -31,6 +31,10 @@ char *hd_strndup(const char *s, size_t n);
 char *hd_asprintf(const char *fmt, ...) HD_PRINTF(1, 2);
 void hd_free(void *p);
 
+/* Creates directory `path` and its missing parents (mode 0755), like mkdir -p. Returns 0,
+ * or -1 with errstr naming the directory that could not be made and why. */
+int hd_mkdir_p(const char *path, char *errstr, size_t errstr_size);
+
 /* snprintf into errstr, safe with errstr == NULL or size 0; returns `code`. */
 int hd_seterr(int code, char *errstr, size_t errstr_size, const char *fmt, ...) HD_PRINTF(4, 5);
 

@@ -93,30 +93,6 @@ static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
 
 /* ---- open / close / wipe ------------------------------------------------ */
 
-static int mkdir_p(const char *path, char *errstr, size_t errstr_size)
-{
-    if (!path || !*path)
-        return hd_seterr(HD_ERR, errstr, errstr_size, "store: empty path");
-    char *p = hd_strdup(path);
-    int rc = 0;
-    for (char *c = p + 1;; c++) {
-        if (*c != '/' && *c != '\0')
-            continue;
-        char end = *c;
-        *c = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            rc = hd_seterr(HD_ERR, errstr, errstr_size, "store: mkdir %s: %s", p,
-                           strerror(errno));
-            break;
-        }
-        *c = end;
-        if (end == '\0')
-            break;
-    }
-    hd_free(p);
-    return rc;
-}
-
 /*
  * Options for a write-heavy, small-value workload with many stores per process:
  * modest memtables (a store per partition per processor adds up), bloom filters
@@ -166,7 +142,7 @@ static int read_applied(struct hd_store *s, const char *path, char *errstr, size
 
 struct hd_store *hd_store_open(const char *path, char *errstr, size_t errstr_size)
 {
-    if (mkdir_p(path, errstr, errstr_size) != 0)
+    if (hd_mkdir_p(path, errstr, errstr_size) != 0)
         return NULL;
 
     struct hd_store *s = hd_calloc(1, sizeof(*s));

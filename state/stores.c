@@ -109,20 +109,6 @@ size_t hd_storeset_changelogs(struct hd_storeset *ss, const struct hd_topic_spec
     return ss->n;
 }
 
-static int mkdir_p(const char *path)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 /* ---- changelog writes ---- */
 
 static void ss_change_cb(void *opaque, struct hd_store *s, const void *key, size_t key_len,
@@ -388,8 +374,9 @@ static int state_path(const struct hd_config *c, const char *app, const char *na
     char dir[1024];
     /* per instance: two processes on one host never share (or wipe) each other's stores */
     snprintf(dir, sizeof(dir), "%s/%s/%s", c->state_dir, app, c->instance_id);
-    if (mkdir_p(dir))
-        return hd_seterr(-1, errstr, errstr_size, "state: mkdir %s: %s", dir, strerror(errno));
+    char e[512];
+    if (hd_mkdir_p(dir, e, sizeof(e)))
+        return hd_seterr(-1, errstr, errstr_size, "state: %s", e);
     snprintf(path, path_size, "%s/%s", dir, name);
     return 0;
 }

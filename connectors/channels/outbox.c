@@ -33,26 +33,11 @@ struct outbox {
     size_t done_cnt, done_cap;
 };
 
-static int mkdir_p(const char *path)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 static int outbox_init(void **self, const struct hd_config *c, char *errstr, size_t errstr_size)
 {
-    if (mkdir_p(c->outbox_dir))
-        return hd_seterr(-1, errstr, errstr_size, "outbox: mkdir %s: %s", c->outbox_dir,
-                         strerror(errno));
+    char e[512];
+    if (hd_mkdir_p(c->outbox_dir, e, sizeof(e)))
+        return hd_seterr(-1, errstr, errstr_size, "outbox: %s", e);
     struct outbox *o = hd_calloc(1, sizeof(*o));
     o->dir = hd_strdup(c->outbox_dir);
     for (int i = 0; i < HD_CH__CNT; i++)

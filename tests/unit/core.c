@@ -10,8 +10,12 @@
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/hd.h"
@@ -471,4 +475,32 @@ Test(buf, json_string_of_every_ascii_byte_decodes_back_to_the_input)
     cr_expect_eq(memcmp(json_string_value(v), in, sizeof(in)), 0);
     json_decref(v);
     hd_buf_free(&b);
+}
+
+/* ---- hd_mkdir_p ---- */
+
+Test(mkdir, makes_missing_parents_accepts_existing_and_names_what_failed)
+{
+    char base[] = "/tmp/hd-mkdir-XXXXXX", path[256], err[512];
+    cr_assert(mkdtemp(base));
+    snprintf(path, sizeof(path), "%s/a/b/c", base);
+    cr_assert_eq(hd_mkdir_p(path, err, sizeof(err)), 0, "%s", err);
+    struct stat st;
+    cr_expect(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    cr_expect_eq(hd_mkdir_p(path, err, sizeof(err)), 0, "an existing directory is fine");
+    snprintf(path, sizeof(path), "%s/a/b/c/", base);
+    cr_expect_eq(hd_mkdir_p(path, err, sizeof(err)), 0, "a trailing slash is fine");
+    /* a file where a directory should be */
+    char file[256];
+    snprintf(file, sizeof(file), "%s/a/f", base);
+    FILE *fp = fopen(file, "w");
+    cr_assert(fp);
+    fclose(fp);
+    snprintf(path, sizeof(path), "%s/a/f/g", base);
+    cr_expect_eq(hd_mkdir_p(path, err, sizeof(err)), -1);
+    cr_expect(strstr(err, "/a/f/g") && strstr(err, "Not a directory"), "%s", err);
+    cr_expect_eq(hd_mkdir_p("", err, sizeof(err)), -1);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+    cr_assert_eq(system(cmd), 0);
 }
