@@ -133,13 +133,8 @@ static int produce_requests(const struct hd_config *cfg, struct hd_serde *sd, lo
             rc = -1;
             break;
         }
-        rd_kafka_resp_err_t e;
-        while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(HD_TOPIC_REQUESTS),
-                                      RD_KAFKA_V_KEY(key, strlen(key)),
-                                      RD_KAFKA_V_VALUE(b.data, b.len),
-                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
-               RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            rd_kafka_poll(rk, 10);
+        rd_kafka_resp_err_t e = hd_kafka_produce(rk, HD_TOPIC_REQUESTS, RD_KAFKA_PARTITION_UA, key,
+                                                 strlen(key), b.data, b.len, NULL, NULL);
         if (e)
             rc = hd_seterr(-1, err, n, "produce: %s", rd_kafka_err2str(e));
         rd_kafka_poll(rk, 0);

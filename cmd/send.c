@@ -71,32 +71,14 @@ static int send_line(rd_kafka_t *rk, struct hd_serde *sd, const struct hd_schema
     } else {
         snprintf(id, id_size, "raw");
     }
-    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
-    char span[HD_UUID_STRLEN], trace[HD_UUID_STRLEN], tp[64];
-    hd_uuid_v4(span);
-    hd_uuid_v4(trace);
-    snprintf(tp, sizeof(tp), "00-%.8s%.4s%.4s%.4s%.12s-%.8s%.4s%.4s-01", trace, trace + 9,
-             trace + 14, trace + 19, trace + 24, span, span + 9, span + 14);
-    rd_kafka_header_add(h, "traceparent", -1, tp, -1);
     const char *tenant = o ? json_string_value(json_object_get(o, "tenant_id")) : NULL;
-    if (tenant)
-        rd_kafka_header_add(h, "herald-tenant", -1, tenant, -1);
-    rd_kafka_resp_err_t e;
-    for (;;) {
-        e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-                              RD_KAFKA_V_VALUE((void *)val, vlen),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(sm),
-                              RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            break;
-        rd_kafka_poll(rk, 50);
-    }
+    rd_kafka_headers_t *h = hd_kafka_headers_new(NULL, tenant, NULL, 0);
+    rd_kafka_resp_err_t e = hd_kafka_produce(rk, topic, RD_KAFKA_PARTITION_UA, key, strlen(key),
+                                             val, vlen, h, sm);
     json_decref(o);
     hd_buf_free(&out);
-    if (e) {
-        rd_kafka_headers_destroy(h);
+    if (e)
         return hd_seterr(-1, err, err_size, "produce: %s", rd_kafka_err2str(e));
-    }
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "core/hd.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "core/uuid.h"
 
 struct hd_mock {
     rd_kafka_t *rk;
@@ -211,18 +212,57 @@ rd_kafka_t *hd_kafka_consumer_new_cb(const struct hd_config *c, const char *grou
     return rk;
 }
 
+rd_kafka_headers_t *hd_kafka_headers_new(const char *trace_id, const char *tenant,
+                                         const char *notification_id, int attempt)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    char trace[HD_TRACE_ID_LEN], tp[HD_TRACEPARENT_LEN];
+    if (!trace_id || !*trace_id) {
+        hd_trace_new(trace);
+        trace_id = trace;
+    }
+    hd_traceparent(trace_id, tp);
+    rd_kafka_header_add(h, "traceparent", -1, tp, -1);
+    if (tenant)
+        rd_kafka_header_add(h, "herald-tenant", -1, tenant, -1);
+    if (notification_id)
+        rd_kafka_header_add(h, "herald-notification-id", -1, notification_id, -1);
+    if (attempt > 0) {
+        char a[16];
+        snprintf(a, sizeof(a), "%d", attempt);
+        rd_kafka_header_add(h, "herald-attempt", -1, a, -1);
+    }
+    return h;
+}
+
+rd_kafka_resp_err_t hd_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                     const void *key, size_t key_len, const void *value,
+                                     size_t value_len, rd_kafka_headers_t *headers,
+                                     void *opaque)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_KEY((void *)key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            if (err && headers)
+                rd_kafka_headers_destroy(headers);
+            return err;
+        }
+        rd_kafka_poll(rk, 10);
+    }
+}
+
 int hd_kafka_produce_sync(rd_kafka_t *rk, const char *topic, const void *key, size_t key_len,
                           const void *value, size_t value_len, rd_kafka_headers_t *headers,
                           int32_t *partition, int64_t *offset, char *errstr, size_t errstr_size)
 {
     struct hd_kafka_delivery w = {0, RD_KAFKA_RESP_ERR_NO_ERROR, -1, -1};
-    rd_kafka_headers_t *hdrs = headers ? headers : rd_kafka_headers_new(0);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
-        RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE(&w), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err = hd_kafka_produce(rk, topic, RD_KAFKA_PARTITION_UA, key, key_len,
+                                               value, value_len, headers, &w);
     if (err) {
-        rd_kafka_headers_destroy(hdrs);
         return hd_seterr(-1, errstr, errstr_size, "librdkafka: produce to %s: %s", topic,
                          rd_kafka_err2str(err));
     }

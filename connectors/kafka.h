@@ -82,6 +82,22 @@ rd_kafka_t *hd_kafka_reader_new(const struct hd_config *c, const char *client_id
 rd_kafka_t *hd_kafka_watermarks_new(const struct hd_config *c, const char *client_id,
                                     char *errstr, size_t errstr_size);
 
+/* The headers Herald puts on every record it produces: traceparent (a new span of trace
+ * trace_id, 32 hex digits; NULL or "" starts a new trace), and herald-tenant,
+ * herald-notification-id and herald-attempt when given (NULL, or attempt <= 0, leaves
+ * one out). The caller owns the list until a produce takes it. */
+rd_kafka_headers_t *hd_kafka_headers_new(const char *trace_id, const char *tenant,
+                                         const char *notification_id, int attempt);
+
+/* rd_kafka_producev with copied key and value, waiting while the local queue is full
+ * (serving rk's delivery reports meanwhile). partition: RD_KAFKA_PARTITION_UA lets the
+ * partitioner choose. headers (may be NULL) are taken in every case: the producer owns
+ * them after a success, and they are destroyed on a failure. Returns the error. */
+rd_kafka_resp_err_t hd_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                     const void *key, size_t key_len, const void *value,
+                                     size_t value_len, rd_kafka_headers_t *headers,
+                                     void *opaque);
+
 /* Produces one record and waits for its delivery report (for the API: answers carry
  * topic/partition/offset as a consistency token). headers may be NULL (ownership is
  * taken when non-NULL). Thread-safe on an idempotent producer. Returns 0 or -1. */

@@ -44,3 +44,49 @@ void hd_notification_id(const char *request_id, const char *channel, char out[HD
     snprintf(name, sizeof(name), "%s/%s", request_id, channel);
     hd_uuid_v5(name, out);
 }
+
+static int is_lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+int hd_trace_parse(const char *value, size_t len, char out[HD_TRACE_ID_LEN])
+{
+    if (!value || len != 55 || memcmp(value, "00-", 3) || value[35] != '-' || value[52] != '-' ||
+        !is_lower_hex(value + 3, 32) || !is_lower_hex(value + 36, 16) ||
+        !is_lower_hex(value + 53, 2))
+        return -1;
+    static const char zeros[32] = "00000000000000000000000000000000";
+    if (!memcmp(value + 3, zeros, 32) || !memcmp(value + 36, zeros, 16))
+        return -1;
+    memcpy(out, value + 3, 32);
+    out[32] = '\0';
+    return 0;
+}
+
+/* 32 hex digits of randomness from a UUIDv4 (its dashes left out). */
+static void random_hex(char *out, size_t n)
+{
+    char u[HD_UUID_STRLEN];
+    hd_uuid_v4(u);
+    size_t j = 0;
+    for (size_t i = 0; u[i] && j < n; i++)
+        if (u[i] != '-')
+            out[j++] = u[i];
+    out[j] = '\0';
+}
+
+void hd_trace_new(char out[HD_TRACE_ID_LEN])
+{
+    random_hex(out, 32);
+}
+
+void hd_traceparent(const char *trace_id, char out[HD_TRACEPARENT_LEN])
+{
+    char span[33];
+    random_hex(span, 16);
+    snprintf(out, HD_TRACEPARENT_LEN, "00-%.32s-%.16s-01", trace_id, span);
+}

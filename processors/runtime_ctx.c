@@ -87,56 +87,29 @@ enum hd_verdict hd_ctx_retry(struct hd_ctx *ctx, const char *error_code, const c
     return v;
 }
 
-/* Headers every output carries: traceparent (new span, the input's trace), tenant,
+/* Headers every output carries: traceparent (a new span of the input's trace), tenant,
  * notification id and attempt where they apply. */
 static rd_kafka_headers_t *out_headers(struct hd_ctx *ctx, const char *tenant,
                                        const char *notification_id, int attempt)
 {
-    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-    char span[HD_UUID_STRLEN], tp[64];
-    hd_uuid_v4(span);
-    if (ctx->rec && ctx->rec->trace_id[0]) {
-        snprintf(tp, sizeof(tp), "00-%s-%.8s%.4s%.4s-01", ctx->rec->trace_id, span, span + 9,
-                 span + 14);
-        rd_kafka_header_add(h, "traceparent", -1, tp, -1);
-    }
-    if (tenant)
-        rd_kafka_header_add(h, "herald-tenant", -1, tenant, -1);
-    if (notification_id)
-        rd_kafka_header_add(h, "herald-notification-id", -1, notification_id, -1);
-    if (attempt > 0) {
-        char a[16];
-        snprintf(a, sizeof(a), "%d", attempt);
-        rd_kafka_header_add(h, "herald-attempt", -1, a, -1);
-    }
-    return h;
+    return hd_kafka_headers_new(ctx->rec ? ctx->rec->trace_id : NULL, tenant, notification_id,
+                                attempt);
 }
 
 int hd__ctx_produce(struct hd_ctx *ctx, const char *topic, const void *key, size_t key_len,
                        const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
 {
-    rd_kafka_t *rk = ctx->task->producer;
     if (ctx->task->probe) {
         hd__probe_capture(ctx->task->probe, topic, key, key_len, value, value_len, hdrs);
         return 0;
     }
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
-            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-        if (!err)
-            return 0;
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            rd_kafka_poll(rk, 10);
-            continue;
-        }
-        if (hdrs)
-            rd_kafka_headers_destroy(hdrs);
-        hd_log_warn("runtime", "produce to %s failed: %s", topic, rd_kafka_err2str(err));
-        ctx->emit_failed = 1;
-        return -1;
-    }
+    rd_kafka_resp_err_t err = hd_kafka_produce(ctx->task->producer, topic, RD_KAFKA_PARTITION_UA,
+                                               key, key_len, value, value_len, hdrs, NULL);
+    if (!err)
+        return 0;
+    hd_log_warn("runtime", "produce to %s failed: %s", topic, rd_kafka_err2str(err));
+    ctx->emit_failed = 1;
+    return -1;
 }
 
 static int ctx_emit_encoded(struct hd_ctx *ctx, const char *topic, const char *tenant,

@@ -24,19 +24,8 @@ static void trace_from_headers(const struct hd_headers *h, char out[33])
 {
     const void *v;
     size_t n;
-    if (hd_headers_last(h, "traceparent", &v, &n) == 0 && v && n >= 55 &&
-        !memcmp(v, "00-", 3)) {
-        memcpy(out, (const char *)v + 3, 32);
-        out[32] = '\0';
-        return;
-    }
-    char u[HD_UUID_STRLEN];
-    hd_uuid_v4(u);
-    size_t j = 0;
-    for (size_t i = 0; u[i] && j < 32; i++)
-        if (u[i] != '-')
-            out[j++] = u[i];
-    out[j] = '\0';
+    if (hd_headers_last(h, "traceparent", &v, &n) || !v || hd_trace_parse(v, n, out))
+        hd_trace_new(out);
 }
 
 /* ---- payload kinds: how each is decoded and cleared (a table, not switches) ---- */

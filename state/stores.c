@@ -122,18 +122,9 @@ static void ss_change_cb(void *opaque, struct hd_store *s, const void *key, size
     }
     struct ss_pending *pd = hd_calloc(1, sizeof(*pd));
     pd->e = e;
-    rd_kafka_resp_err_t err;
-    for (;;) {
-        err = rd_kafka_producev(*ss->producer, RD_KAFKA_V_TOPIC(ss->topics[e->idx]),
-                                RD_KAFKA_V_PARTITION(e->partition),
-                                RD_KAFKA_V_KEY((void *)key, key_len),
-                                RD_KAFKA_V_VALUE((void *)value, value ? value_len : 0),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(pd),
-                                RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            break;
-        rd_kafka_poll(*ss->producer, 10);
-    }
+    rd_kafka_resp_err_t err =
+        hd_kafka_produce(*ss->producer, ss->topics[e->idx], e->partition, key, key_len, value,
+                         value ? value_len : 0, NULL, pd);
     if (err) {
         hd_log_warn("state", "changelog %s[%d]: %s", ss->topics[e->idx], e->partition,
                     rd_kafka_err2str(err));

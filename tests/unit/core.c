@@ -504,3 +504,44 @@ Test(mkdir, makes_missing_parents_accepts_existing_and_names_what_failed)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
     cr_assert_eq(system(cmd), 0);
 }
+
+/* ---- W3C trace context ---- */
+
+Test(trace, parse_takes_only_valid_version_00_traceparents)
+{
+    char id[HD_TRACE_ID_LEN];
+    const char *ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    cr_assert_eq(hd_trace_parse(ok, strlen(ok), id), 0);
+    cr_expect_str_eq(id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    static const char *const bad[] = {
+        "",
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* upper case */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* zero trace */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* zero span */
+        "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  /* short trace */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01", /* separator */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g", /* flags */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-011", /* long */
+    };
+    for (size_t i = 0; i < HD_ARRAY_SIZE(bad); i++)
+        cr_expect_eq(hd_trace_parse(bad[i], strlen(bad[i]), id), -1, "accepted \"%s\"", bad[i]);
+    /* the length given counts, not a NUL: a valid value followed by more bytes */
+    cr_expect_eq(hd_trace_parse(ok, 54, id), -1);
+}
+
+Test(trace, new_ids_and_traceparents_are_well_formed_and_distinct)
+{
+    char a[HD_TRACE_ID_LEN], b[HD_TRACE_ID_LEN], tp[HD_TRACEPARENT_LEN], back[HD_TRACE_ID_LEN];
+    hd_trace_new(a);
+    hd_trace_new(b);
+    cr_expect_eq(strlen(a), 32);
+    cr_expect_str_neq(a, b);
+    hd_traceparent(a, tp);
+    cr_expect_eq(strlen(tp), 55);
+    cr_assert_eq(hd_trace_parse(tp, strlen(tp), back), 0, "%s", tp);
+    cr_expect_str_eq(back, a, "the trace is kept");
+    char tp2[HD_TRACEPARENT_LEN];
+    hd_traceparent(a, tp2);
+    cr_expect_str_neq(tp, tp2, "each call is a new span");
+}

@@ -352,15 +352,8 @@ int hd__e2e_produce(const char *run, long n, long malformed, long events, const 
         json_decref(o);
         rids[i] = hd_strdup(rid);
         topics[i] = topic;
-        rd_kafka_resp_err_t e;
-        /* the producer owns hdrs once producev succeeds */
-        while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, kn),
-                                      RD_KAFKA_V_VALUE(vals[i].data, vals[i].len),
-                                      RD_KAFKA_V_HEADERS(hdrs),
-                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                      RD_KAFKA_V_OPAQUE(&dr[i]), RD_KAFKA_V_END)) ==
-               RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            rd_kafka_poll(rk, 10);
+        rd_kafka_resp_err_t e = hd_kafka_produce(rk, topic, RD_KAFKA_PARTITION_UA, key, kn,
+                                                 vals[i].data, vals[i].len, hdrs, &dr[i]);
         if (e) {
             fprintf(stderr, "hd_e2e produce: %s\n", rd_kafka_err2str(e));
             return 1;
