@@ -29,16 +29,21 @@
 #include "core/time.h"
 #include "core/uuid.h"
 #include "processors/runtime.h"
+#include "processors/topology.h"
 #include "schemas/serde.h"
 #include "tables/tables.h"
 
 static const char bench_config[] = "{\"tenants\": [{\"tenant_id\": \"bench\"}]}";
 
-/* The input topics of the pipeline: a new group must start at their current end. */
-static const char *const bench_inputs[] = {
-    HD_TOPIC_REQUESTS,         "herald.dispatch.email",   "herald.dispatch.sms",
-    "herald.dispatch.push",    "herald.dispatch.whatsapp", "herald.dispatch.chat",
-    "herald.dispatch.webhook", "herald.dispatch.in_app",   NULL};
+/* The input topics of the pipeline (the requests and dispatch topics of the catalogue),
+ * NULL-terminated: a new group must start at their current end. */
+static const char *const *bench_inputs(void)
+{
+    static const char *names[2 * HD_INPUTS_MAX + 1];
+    size_t n = hd_topics_of(HD_ROLE_REQUEST, names, HD_INPUTS_MAX);
+    hd_topics_of(HD_ROLE_DISPATCH, names + n, HD_ARRAY_SIZE(names) - n);
+    return names;
+}
 static const char *const bench_sent[] = {HD_TOPIC_SENT, NULL};
 static const struct hd_topic_spec bench_out = {HD_TOPIC_PASSTHROUGH_OUT, 0};
 
@@ -230,7 +235,7 @@ static int measure_latency(const struct hd_config *cfg, const struct hd_tables *
         return -1;
     struct pipe_thread pt;
     memset(&pt, 0, sizeof(pt));
-    if (start_group_at_end(cfg, "lat-pipeline", bench_inputs, err, n) ||
+    if (start_group_at_end(cfg, "lat-pipeline", bench_inputs(), err, n) ||
         !(pt.task = hd_task_new(cfg, tables, "lat-pipeline", subs, err, n)))
         return -1;
     char watch_group[128];
@@ -370,9 +375,9 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
     if (!tables || !sd || hd_kafka_wait_ready(cfg, 30000, err, sizeof(err)) ||
         hd_kafka_topics_ensure(cfg, err, sizeof(err)) ||
         hd_kafka_topics_create(cfg, &bench_out, 1, err, sizeof(err)) ||
-        start_group_at_end(cfg, "passthrough", bench_inputs, err, sizeof(err)) ||
-        start_group_at_end(cfg, "pipeline", bench_inputs, err, sizeof(err)) ||
-        start_group_at_end(cfg, "pipeline-alos", bench_inputs, err, sizeof(err)))
+        start_group_at_end(cfg, "passthrough", bench_inputs(), err, sizeof(err)) ||
+        start_group_at_end(cfg, "pipeline", bench_inputs(), err, sizeof(err)) ||
+        start_group_at_end(cfg, "pipeline-alos", bench_inputs(), err, sizeof(err)))
         goto out;
     printf("herald bench: %ld requests (EMAIL to the outbox), %d partitions, batch %d, broker %s\n",
            count, cfg->partitions, cfg->batch_max, cfg->brokers);

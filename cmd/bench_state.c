@@ -220,13 +220,16 @@ static int sb_group_at_end(struct sb *b, char *err, size_t n)
     int rc = 0;
     const char *subs[HD_TASK_SUBS_MAX + 1]; /* what `herald run --role pipeline` runs */
     hd_topology_defaults(subs, HD_ARRAY_SIZE(subs));
-    for (const char *const *s = subs; *s && rc == 0; s++)
-        for (const char *const *in = hd_topology_find(*s)->inputs; *in && rc == 0; in++)
+    for (const char *const *s = subs; *s && rc == 0; s++) {
+        const char *inputs[HD_INPUTS_MAX + 1];
+        hd_topology_inputs(hd_topology_find(*s), inputs, HD_ARRAY_SIZE(inputs));
+        for (const char *const *in = inputs; *in && rc == 0; in++)
             for (int32_t p = 0; p < b->cfg->partitions && rc == 0; p++) {
                 int64_t hi = 0;
                 rc = sb_end_offset(rk, *in, p, &hi, err, n);
                 rd_kafka_topic_partition_list_add(l, *in, p)->offset = hi;
             }
+    }
     rd_kafka_resp_err_t e = rc ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_commit(rk, l, 0);
     if (e)
         rc = hd_seterr(-1, err, n, "commit start offsets: %s", rd_kafka_err2str(e));

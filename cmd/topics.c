@@ -21,9 +21,9 @@ int hd_cmd_topics(int argc, char **argv, struct hd_config *cfg)
         fprintf(stderr, "herald topics: %s\n", err);
         return 1;
     }
-    const struct hd_topic_spec *specs;
-    size_t n = hd_kafka_topics(&specs);
+    const struct hd_topic *t;
+    size_t n = hd_topic_catalogue(&t);
     for (size_t i = 0; i < n; i++)
-        printf("%s%s\n", specs[i].name, specs[i].compacted ? " (compacted)" : "");
+        printf("%s%s\n", t[i].name, t[i].compacted ? " (compacted)" : "");
     return 0;
 }

@@ -24,44 +24,14 @@ struct hd_mock {
  * it are created through the mock API instead. */
 static struct hd_mock *hd_active_mock;
 
-static const struct hd_topic_spec hd_topics[] = {
-    {"notification.requests", 0},
-    {"notification.queued", 0},
-    {"notification.scheduled", 0},
-    {"notification.sent", 0},
-    {"notification.delivered", 0},
-    {"notification.failed", 0},
-    {"notification.read", 0},
-    {"notification.skipped", 0},
-    {"notification.dlq", 0},
-    {"herald.inbox", 0},
-    {"herald.receipts", 0},
-    {"herald.dispatch.email", 0},
-    {"herald.dispatch.sms", 0},
-    {"herald.dispatch.push", 0},
-    {"herald.dispatch.whatsapp", 0},
-    {"herald.dispatch.chat", 0},
-    {"herald.dispatch.webhook", 0},
-    {"herald.dispatch.in_app", 0},
-    {"order.created", 0},
-    {"order.shipped", 0},
-    {"payment.completed", 0},
-    {"payment.failed", 0},
-    {"user.registered", 0},
-    {"user.password_reset", 0},
-    {"herald.tenants", 1},
-    {"herald.templates", 1},
-    {"herald.preferences", 1},
-    {"herald.providers", 1},
-    {"herald.rules", 1},
-    {"herald.suppressions", 1},
-    {"herald.webhooks", 1},
-};
-
-size_t hd_kafka_topics(const struct hd_topic_spec **specs)
+/* The catalogue's topics as creation specs; returns the count (at most max). */
+static size_t catalogue_specs(struct hd_topic_spec *specs, size_t max)
 {
-    *specs = hd_topics;
-    return HD_ARRAY_SIZE(hd_topics);
+    const struct hd_topic *t;
+    size_t n = hd_topic_catalogue(&t);
+    for (size_t i = 0; i < n && i < max; i++)
+        specs[i] = (struct hd_topic_spec){t[i].name, t[i].compacted};
+    return n < max ? n : max;
 }
 
 static void hd_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -348,8 +318,8 @@ static int wait_leaders(rd_kafka_t *rk, const struct hd_topic_spec *specs, size_
 
 int hd_kafka_topics_ensure(const struct hd_config *c, char *errstr, size_t errstr_size)
 {
-    const struct hd_topic_spec *specs;
-    size_t n = hd_kafka_topics(&specs);
+    struct hd_topic_spec specs[64];
+    size_t n = catalogue_specs(specs, HD_ARRAY_SIZE(specs));
     return hd_kafka_topics_create(c, specs, n, errstr, errstr_size);
 }
 
@@ -427,10 +397,10 @@ struct hd_mock *hd_mock_start(const struct hd_config *c, const char **bootstraps
         return NULL;
     }
     rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(rk);
-    const struct hd_topic_spec *specs;
-    size_t n = hd_kafka_topics(&specs);
+    const struct hd_topic *topics;
+    size_t n = hd_topic_catalogue(&topics);
     for (size_t i = 0; i < n; i++)
-        rd_kafka_mock_topic_create(mc, specs[i].name, c->partitions, 1);
+        rd_kafka_mock_topic_create(mc, topics[i].name, c->partitions, 1);
     struct hd_mock *m = hd_calloc(1, sizeof(*m));
     m->rk = rk;
     m->bootstraps = hd_strdup(rd_kafka_mock_cluster_bootstraps(mc));

@@ -13,28 +13,12 @@
 #include <stdint.h>
 
 #include "core/config.h"
-
-/* Topic names (DESIGN.md). */
-#define HD_TOPIC_REQUESTS "notification.requests"
-#define HD_TOPIC_QUEUED "notification.queued"
-#define HD_TOPIC_SCHEDULED "notification.scheduled"
-#define HD_TOPIC_SENT "notification.sent"
-#define HD_TOPIC_DELIVERED "notification.delivered"
-#define HD_TOPIC_FAILED "notification.failed"
-#define HD_TOPIC_READ "notification.read"
-#define HD_TOPIC_SKIPPED "notification.skipped"
-#define HD_TOPIC_DLQ "notification.dlq"
-#define HD_TOPIC_INBOX "herald.inbox"
-#define HD_TOPIC_RECEIPTS "herald.receipts"
-#define HD_TOPIC_DISPATCH_PREFIX "herald.dispatch."
+#include "schemas/topics.h"
 
 struct hd_topic_spec {
     const char *name;
     int compacted;
 };
-/* Every topic Herald uses (status, dlq, internal, domain event topics, config topics).
- * Returns the count; the array is static. */
-size_t hd_kafka_topics(const struct hd_topic_spec **specs);
 
 /* Base configuration: bootstrap.servers from c->brokers, client.id, logging hooked
  * into core/log. Returns NULL with errstr. Caller owns the conf. */
@@ -105,7 +89,7 @@ int hd_kafka_produce_sync(rd_kafka_t *rk, const char *topic, const void *key, si
                           const void *value, size_t value_len, rd_kafka_headers_t *headers,
                           int32_t *partition, int64_t *offset, char *errstr, size_t errstr_size);
 
-/* Creates every topic of hd_kafka_topics() that does not exist yet, with
+/* Creates every topic of the catalogue (schemas/topics.h) that does not exist yet, with
  * c->partitions partitions, c->replication, compaction where marked. Returns 0 or -1. */
 int hd_kafka_topics_ensure(const struct hd_config *c, char *errstr, size_t errstr_size);
 

@@ -14,10 +14,6 @@
 #include "core/log.h"
 #include "core/time.h"
 
-static const char *const mat_topics[] = {
-    HD_TOPIC_QUEUED, HD_TOPIC_SCHEDULED, HD_TOPIC_SENT,    HD_TOPIC_DELIVERED,
-    HD_TOPIC_FAILED, HD_TOPIC_READ,      HD_TOPIC_SKIPPED, HD_TOPIC_INBOX,
-};
 
 void hd__mat_parts_clear(struct hd_materializer *m)
 {
@@ -221,10 +217,13 @@ int hd__mat_collect(struct hd_materializer *m, int timeout_ms, char *errstr, siz
 
 int hd__mat_subscribe(struct hd_materializer *m, char *errstr, size_t errstr_size)
 {
-    rd_kafka_topic_partition_list_t *l =
-        rd_kafka_topic_partition_list_new((int)HD_ARRAY_SIZE(mat_topics));
-    for (size_t i = 0; i < HD_ARRAY_SIZE(mat_topics); i++)
-        rd_kafka_topic_partition_list_add(l, mat_topics[i], RD_KAFKA_PARTITION_UA);
+    /* the status topics and the inbox, as the catalogue lists them */
+    const char *topics[32];
+    size_t n = hd_topics_of(HD_ROLE_STATUS, topics, HD_ARRAY_SIZE(topics) - 1);
+    n += hd_topics_of(HD_ROLE_INBOX, topics + n, HD_ARRAY_SIZE(topics) - n);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, topics[i], RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(m->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     if (err)

@@ -275,10 +275,13 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
                                                  errstr, errstr_size)))
         goto err;
     topics = rd_kafka_topic_partition_list_new(16);
-    for (size_t s = 0; s < t->sub_cnt; s++)
-        for (const char *const *in = t->subs[s]->inputs; *in; in++)
+    for (size_t s = 0; s < t->sub_cnt; s++) {
+        const char *inputs[HD_INPUTS_MAX + 1];
+        hd_topology_inputs(t->subs[s], inputs, HD_ARRAY_SIZE(inputs));
+        for (const char *const *in = inputs; *in; in++)
             if (!rd_kafka_topic_partition_list_find(topics, *in, RD_KAFKA_PARTITION_UA))
                 rd_kafka_topic_partition_list_add(topics, *in, RD_KAFKA_PARTITION_UA);
+    }
     rd_kafka_resp_err_t err = rd_kafka_subscribe(t->consumer, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (err) {

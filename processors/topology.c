@@ -7,6 +7,7 @@
  *   status:   herald.receipts (user actions from the API) -> notification.read
  *   passthrough: notification.requests -> the same bytes on herald.bench.passthrough (the
  *             benchmark's baseline; never part of `herald run`'s default set)
+ * A sub-topology reads the catalogue's topics of one role (schemas/topics.c).
  * The second field says whether a sub-topology is in the default set that `herald run`,
  * `herald demo` and the benches run: adding a processor to a chain, or a sub-topology to
  * the default set, is an edit here only.
@@ -18,25 +19,18 @@
 #include "core/hd.h"
 
 static const struct hd_subtopology hd_subtopologies[] = {
-    {"route",
-     1,
-     HD_PAYLOAD_EVENT,
-     {"order.created", "order.shipped", "payment.completed", "payment.failed", "user.registered",
-      "user.password_reset", NULL},
-     {&hd_proc_route, NULL}},
-    {"requests", 1, HD_PAYLOAD_REQUEST, {"notification.requests", NULL},
+    {"route", 1, HD_PAYLOAD_EVENT, HD_ROLE_DOMAIN, {&hd_proc_route, NULL}},
+    {"requests", 1, HD_PAYLOAD_REQUEST, HD_ROLE_REQUEST,
      {&hd_proc_validate, &hd_proc_dedup, &hd_proc_schedule, &hd_proc_render, NULL}},
-    {"dispatch",
-     1,
-     HD_PAYLOAD_DISPATCH,
-     {"herald.dispatch.email", "herald.dispatch.sms", "herald.dispatch.push",
-      "herald.dispatch.whatsapp", "herald.dispatch.chat", "herald.dispatch.webhook",
-      "herald.dispatch.in_app", NULL},
-     {&hd_proc_dispatch, NULL}},
-    {"status", 1, HD_PAYLOAD_ACTION, {"herald.receipts", NULL}, {&hd_proc_status, NULL}},
-    {"passthrough", 0, HD_PAYLOAD_RAW, {"notification.requests", NULL},
-     {&hd_proc_passthrough, NULL}},
+    {"dispatch", 1, HD_PAYLOAD_DISPATCH, HD_ROLE_DISPATCH, {&hd_proc_dispatch, NULL}},
+    {"status", 1, HD_PAYLOAD_ACTION, HD_ROLE_RECEIPT, {&hd_proc_status, NULL}},
+    {"passthrough", 0, HD_PAYLOAD_RAW, HD_ROLE_REQUEST, {&hd_proc_passthrough, NULL}},
 };
+
+size_t hd_topology_inputs(const struct hd_subtopology *s, const char **names, size_t max)
+{
+    return hd_topics_of(s->input, names, max);
+}
 
 size_t hd_topology_all(const struct hd_subtopology **subs)
 {
@@ -66,9 +60,9 @@ const struct hd_subtopology *hd_topology_find(const char *name)
 const struct hd_subtopology *hd_topology_for_topic(const struct hd_subtopology *const *subs,
                                                    size_t cnt, const char *topic)
 {
-    for (size_t i = 0; i < cnt; i++)
-        for (const char *const *in = subs[i]->inputs; *in; in++)
-            if (!strcmp(*in, topic))
-                return subs[i];
+    const struct hd_topic *t = hd_topic_find(topic);
+    for (size_t i = 0; t && i < cnt; i++)
+        if (subs[i]->input == t->role)
+            return subs[i];
     return NULL;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "processors/processor.h"
+#include "schemas/topics.h"
 
 #define HD_CHAIN_MAX 8
 #define HD_INPUTS_MAX 16
@@ -17,9 +18,13 @@ struct hd_subtopology {
     const char *name;
     int by_default; /* part of `herald run`'s (and the demo's) default set */
     enum hd_payload_kind kind;
-    const char *inputs[HD_INPUTS_MAX];             /* NULL-terminated */
+    enum hd_topic_role input; /* it reads every catalogue topic of this role */
     const struct hd_processor *chain[HD_CHAIN_MAX]; /* NULL-terminated */
 };
+
+/* The input topics of s (the catalogue's topics of its role), NULL-terminated, into names
+ * (max entries including the NULL; HD_INPUTS_MAX + 1 always fits). Returns the count. */
+size_t hd_topology_inputs(const struct hd_subtopology *s, const char **names, size_t max);
 
 /* All sub-topologies; returns the count. */
 size_t hd_topology_all(const struct hd_subtopology **subs);

@@ -19,6 +19,7 @@
 
 #include "core/hd.h"
 #include "schemas/serde.h"
+#include "schemas/topics.h"
 
 /* ---- enums ---- */
 
@@ -32,9 +33,8 @@ static const char *const hd_status_names[HD_ST__CNT] = {
 static const char *const hd_action_names[HD_ACT__CNT] = {"READ", "UNREAD", "DELETE"};
 /* A bounce is a failure: it goes to notification.failed with status BOUNCED. */
 static const char *const hd_status_topics[HD_ST__CNT] = {
-    "notification.queued", "notification.scheduled", "notification.sent",
-    "notification.delivered", "notification.read", "notification.failed",
-    "notification.failed", "notification.skipped"};
+    HD_TOPIC_QUEUED, HD_TOPIC_SCHEDULED, HD_TOPIC_SENT,   HD_TOPIC_DELIVERED,
+    HD_TOPIC_READ,   HD_TOPIC_FAILED,    HD_TOPIC_FAILED, HD_TOPIC_SKIPPED};
 
 static const char *hd_enum_name(const char *const *names, int cnt, int v)
 {

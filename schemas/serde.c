@@ -18,6 +18,7 @@
 #include "core/embed.h"
 #include "core/hd.h"
 #include "schemas/serde_int.h"
+#include "schemas/topics.h"
 
 #define HD_SOE_MAGIC0 0xc3
 #define HD_SOE_MAGIC1 0x01
@@ -36,50 +37,16 @@ struct hd_schema {
     avro_value_t enc; /* returned by hd_serde_scratch_value */
 };
 
-/* Domain events and the topic each is published to: the one place this
- * mapping lives. */
-static const struct {
-    const char *topic;
-    const char *schema;
-} hd_domain_topics[] = {
-    {"order.created", "OrderCreated"},
-    {"order.shipped", "OrderShipped"},
-    {"payment.completed", "PaymentCompleted"},
-    {"payment.failed", "PaymentFailed"},
-    {"user.registered", "UserRegistered"},
-    {"user.password_reset", "PasswordReset"},
-};
-
-/* Herald's own topics with a fixed schema. */
-static const struct {
-    const char *topic;
-    const char *schema;
-} hd_core_topics[] = {
-    {"notification.requests", "NotificationRequest"},
-    {"notification.queued", "StatusEvent"},
-    {"notification.scheduled", "StatusEvent"},
-    {"notification.sent", "StatusEvent"},
-    {"notification.delivered", "StatusEvent"},
-    {"notification.failed", "StatusEvent"},
-    {"notification.read", "StatusEvent"},
-    {"notification.skipped", "StatusEvent"},
-    {"notification.dlq", "DeadLetter"},
-    {"herald.inbox", "InboxItem"},
-    {"herald.receipts", "UserAction"},
-    {"herald.tenants", "ConfigRecord"},
-    {"herald.rules", "ConfigRecord"},
-    {"herald.templates", "ConfigRecord"},
-};
-
-#define HD_DISPATCH_PREFIX "herald.dispatch."
+/* Which schema a topic carries comes from the topic catalogue (topics.h); a dispatch
+ * topic of any channel, listed or not, carries Dispatch. */
+#define HD_SERDE_TOPICS_MAX 64
 
 struct hd_serde {
     struct hd_schema *schemas;
     size_t schema_cnt;
     avro_reader_t reader;
     avro_writer_t writer;
-    const struct hd_schema *domain[HD_ARRAY_SIZE(hd_domain_topics)];
-    const struct hd_schema *core[HD_ARRAY_SIZE(hd_core_topics)];
+    const struct hd_schema *by_topic[HD_SERDE_TOPICS_MAX]; /* parallel to the catalogue */
     const struct hd_schema *dispatch;
 };
 
@@ -169,18 +136,19 @@ static int hd_serde_index(struct hd_serde *sd, char *errstr, size_t errstr_size)
                                  sd->schemas[i].fullname, sd->schemas[k].fullname);
         }
     }
-    for (size_t i = 0; i < HD_ARRAY_SIZE(hd_domain_topics); i++) {
-        sd->domain[i] = hd_serde_require(sd, hd_domain_topics[i].schema, errstr, errstr_size);
-        if (!sd->domain[i])
+    const struct hd_topic *t;
+    size_t n = hd_topic_catalogue(&t);
+    if (n > HD_SERDE_TOPICS_MAX)
+        return hd_seterr(-1, errstr, errstr_size, "the topic catalogue outgrew the serde (%zu)", n);
+    for (size_t i = 0; i < n; i++) {
+        if (!t[i].schema)
+            continue;
+        if (!(sd->by_topic[i] = hd_serde_require(sd, t[i].schema, errstr, errstr_size)))
             return -1;
+        if (t[i].role == HD_ROLE_DISPATCH)
+            sd->dispatch = sd->by_topic[i];
     }
-    for (size_t i = 0; i < HD_ARRAY_SIZE(hd_core_topics); i++) {
-        sd->core[i] = hd_serde_require(sd, hd_core_topics[i].schema, errstr, errstr_size);
-        if (!sd->core[i])
-            return -1;
-    }
-    sd->dispatch = hd_serde_require(sd, "Dispatch", errstr, errstr_size);
-    return sd->dispatch ? 0 : -1;
+    return sd->dispatch ? 0 : hd_seterr(-1, errstr, errstr_size, "no dispatch topic");
 }
 
 struct hd_serde *hd_serde_new(char *errstr, size_t errstr_size)
@@ -235,14 +203,13 @@ const struct hd_schema *hd_serde_schema_for_topic(struct hd_serde *sd, const cha
 {
     if (!topic)
         return NULL;
-    for (size_t i = 0; i < HD_ARRAY_SIZE(hd_core_topics); i++)
-        if (!strcmp(hd_core_topics[i].topic, topic))
-            return sd->core[i];
-    for (size_t i = 0; i < HD_ARRAY_SIZE(hd_domain_topics); i++)
-        if (!strcmp(hd_domain_topics[i].topic, topic))
-            return sd->domain[i];
-    size_t plen = strlen(HD_DISPATCH_PREFIX);
-    if (!strncmp(topic, HD_DISPATCH_PREFIX, plen) && topic[plen])
+    const struct hd_topic *t;
+    size_t n = hd_topic_catalogue(&t);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(t[i].name, topic))
+            return sd->by_topic[i];
+    size_t plen = strlen(HD_TOPIC_DISPATCH_PREFIX);
+    if (!strncmp(topic, HD_TOPIC_DISPATCH_PREFIX, plen) && topic[plen])
         return sd->dispatch;
     return NULL;
 }
@@ -250,13 +217,18 @@ const struct hd_schema *hd_serde_schema_for_topic(struct hd_serde *sd, const cha
 size_t hd_serde_domain_topics(struct hd_serde *sd, const char **topics,
                               const struct hd_schema **schemas, size_t max)
 {
-    for (size_t i = 0; i < HD_ARRAY_SIZE(hd_domain_topics) && i < max; i++) {
-        if (topics)
-            topics[i] = hd_domain_topics[i].topic;
-        if (schemas)
-            schemas[i] = sd->domain[i];
+    const struct hd_topic *t;
+    size_t n = hd_topic_catalogue(&t), k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].role != HD_ROLE_DOMAIN)
+            continue;
+        if (k < max && topics)
+            topics[k] = t[i].name;
+        if (k < max && schemas)
+            schemas[k] = sd->by_topic[i];
+        k++;
     }
-    return HD_ARRAY_SIZE(hd_domain_topics);
+    return k;
 }
 
 const char *hd_schema_name(const struct hd_schema *s)

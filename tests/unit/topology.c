@@ -35,7 +35,9 @@ Test(topology, every_processor_reads_what_its_sub_topology_decodes)
     size_t n = hd_topology_all(&subs);
     for (size_t s = 0; s < n; s++) {
         cr_assert_not_null(subs[s].chain[0], "%s has no processor", subs[s].name);
-        cr_assert_not_null(subs[s].inputs[0], "%s has no input topic", subs[s].name);
+        const char *inputs[HD_INPUTS_MAX + 1];
+        cr_assert_gt(hd_topology_inputs(&subs[s], inputs, HD_ARRAY_SIZE(inputs)), 0,
+                     "%s has no input topic", subs[s].name);
         for (size_t i = 0; subs[s].chain[i]; i++)
             cr_expect_eq(subs[s].chain[i]->input, subs[s].kind, "%s: %s reads %s, not %s",
                          subs[s].name, subs[s].chain[i]->name,
@@ -51,10 +53,43 @@ Test(topology, each_input_topic_feeds_one_sub_topology_of_the_default_set)
     const struct hd_subtopology *subs[HD_TASK_SUBS_MAX];
     for (size_t i = 0; i < n; i++)
         subs[i] = hd_topology_find(names[i]);
-    for (size_t i = 0; i < n; i++)
-        for (const char *const *in = subs[i]->inputs; *in; in++)
+    for (size_t i = 0; i < n; i++) {
+        const char *inputs[HD_INPUTS_MAX + 1];
+        hd_topology_inputs(subs[i], inputs, HD_ARRAY_SIZE(inputs));
+        for (const char *const *in = inputs; *in; in++)
             cr_expect_eq(hd_topology_for_topic(subs, n, *in), subs[i], "%s is read by %s first",
                          *in, hd_topology_for_topic(subs, n, *in)->name);
+    }
+}
+
+Test(topology, the_catalogue_names_each_topic_once_and_every_pipeline_input_has_a_reader)
+{
+    const struct hd_topic *t;
+    size_t n = hd_topic_catalogue(&t);
+    cr_assert_gt(n, 0);
+    const char *names[HD_TASK_SUBS_MAX + 1];
+    size_t dn = hd_topology_defaults(names, HD_ARRAY_SIZE(names));
+    const struct hd_subtopology *subs[HD_TASK_SUBS_MAX];
+    for (size_t i = 0; i < dn; i++)
+        subs[i] = hd_topology_find(names[i]);
+    for (size_t i = 0; i < n; i++) {
+        cr_expect(hd_topic_find(t[i].name) == &t[i], "%s is listed twice", t[i].name);
+        int pipeline_input = t[i].role == HD_ROLE_DOMAIN || t[i].role == HD_ROLE_REQUEST ||
+                             t[i].role == HD_ROLE_DISPATCH || t[i].role == HD_ROLE_RECEIPT;
+        const struct hd_subtopology *s = hd_topology_for_topic(subs, dn, t[i].name);
+        cr_expect_eq(s != NULL, pipeline_input, "%s (%s) %s", t[i].name,
+                     hd_topic_role_name(t[i].role),
+                     s ? "is read by a sub-topology" : "has no reader");
+        cr_expect(!t[i].compacted || t[i].role == HD_ROLE_CONFIG, "%s: only config topics are "
+                  "compacted", t[i].name);
+    }
+    cr_expect_null(hd_topic_find("notification.bogus"));
+    cr_expect_null(hd_topology_for_topic(subs, dn, "notification.bogus"));
+    const char *status[16];
+    cr_expect_eq(hd_topics_of(HD_ROLE_STATUS, status, HD_ARRAY_SIZE(status)), 7);
+    cr_expect_null(status[7]);
+    cr_expect_eq(hd_topics_of(HD_ROLE_STATUS, status, 3), 2, "bounded by max, NULL included");
+    cr_expect_null(status[2]);
 }
 
 Test(topology, payload_kinds_have_names)
