@@ -60,60 +60,93 @@ void hd__api_reply(struct hd_api_req *r, unsigned status, struct hd_buf *body)
     MHD_destroy_response(resp);
 }
 
+static void hd_api_error_vjson(struct hd_buf *b, const char *code, const char *field,
+                               const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    hd_buf_puts(b, "{\"error\":{\"code\":");
+    hd_buf_put_json_string(b, code, strlen(code));
+    hd_buf_puts(b, ",\"message\":");
+    hd_buf_put_json_string(b, msg, strlen(msg));
+    if (field) {
+        hd_buf_puts(b, ",\"field\":");
+        hd_buf_put_json_string(b, field, strlen(field));
+    }
+    hd_buf_puts(b, "}}");
+}
+
+void hd__api_error_json(struct hd_buf *b, const char *code, const char *field, const char *fmt,
+                        ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hd_api_error_vjson(b, code, field, fmt, ap);
+    va_end(ap);
+}
+
 void hd__api_error(struct hd_api_req *r, unsigned status, const char *code, const char *field,
                    const char *fmt, ...)
 {
-    char msg[512];
+    struct hd_buf b = HD_BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    hd_api_error_vjson(&b, code, field, fmt, ap);
     va_end(ap);
-    struct hd_buf b = HD_BUF_INIT;
-    hd_buf_puts(&b, "{\"error\":{\"code\":");
-    hd_buf_put_json_string(&b, code, strlen(code));
-    hd_buf_puts(&b, ",\"message\":");
-    hd_buf_put_json_string(&b, msg, strlen(msg));
-    if (field) {
-        hd_buf_puts(&b, ",\"field\":");
-        hd_buf_put_json_string(&b, field, strlen(field));
-    }
-    hd_buf_puts(&b, "}}");
     hd__api_reply(r, status, &b);
 }
 
 /* ---- query parameters ---- */
 
-const char *hd__api_query(struct hd_api_req *r, const char *name)
+const char *hd__api_arg(const struct hd_api_arg *args, size_t n, const char *name)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(args[i].key, name))
+            return args[i].value;
+    return NULL;
 }
 
-struct hd_query_scan {
-    const char *const *allowed;
-    const char *unknown;
+unsigned hd__api_args_check(const struct hd_api_arg *args, size_t n, const char *const *allowed,
+                            struct hd_buf *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *const *a = allowed;
+        while (*a && strcmp(*a, args[i].key) != 0)
+            a++;
+        if (*a)
+            continue;
+        char name[64];
+        snprintf(name, sizeof(name), "%s", args[i].key);
+        hd__api_error_json(err, "bad_request", name, "unknown query parameter");
+        return MHD_HTTP_BAD_REQUEST;
+    }
+    return 0;
+}
+
+struct hd_api_args_fill {
+    struct hd_api_req *r;
+    size_t cap;
 };
 
-static enum MHD_Result hd_query_scan_cb(void *cls, enum MHD_ValueKind kind, const char *key,
-                                        const char *value)
+static enum MHD_Result hd_api_args_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
 {
-    struct hd_query_scan *s = cls;
-    for (const char *const *a = s->allowed; *a; a++)
-        if (!strcmp(*a, key))
-            return MHD_YES;
-    s->unknown = key;
-    return MHD_NO;
+    struct hd_api_args_fill *f = cls;
+    if (f->r->nargs == f->cap)
+        return MHD_NO;
+    f->r->args[f->r->nargs++] = (struct hd_api_arg){key, value};
+    return MHD_YES;
 }
 
-int hd__api_query_check(struct hd_api_req *r, const char *const *allowed)
+/* Copies MHD's list of query parameters (in order; the strings stay MHD's) into r->args. */
+static void hd_api_collect_args(struct hd_api_req *r)
 {
-    struct hd_query_scan s = {allowed, NULL};
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, hd_query_scan_cb, &s);
-    if (!s.unknown)
-        return 0;
-    char name[64];
-    snprintf(name, sizeof(name), "%s", s.unknown);
-    hd__api_error(r, MHD_HTTP_BAD_REQUEST, "bad_request", name, "unknown query parameter");
-    return -1;
+    int n = MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, NULL, NULL);
+    if (n <= 0)
+        return;
+    struct hd_api_args_fill f = {r, (size_t)n};
+    r->args = hd_calloc(f.cap, sizeof(*r->args));
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, hd_api_args_cb, &f);
 }
 
 /* ---- PostgreSQL ---- */
@@ -244,13 +277,6 @@ static void hd_api_ready(struct hd_api_req *r)
 
 /* ---- routing and auth ---- */
 
-struct hd_api_route {
-    const char *method;
-    const char *path; /* "/"-separated; "*" matches one non-empty segment, captured */
-    int auth;
-    void (*handle)(struct hd_api_req *r);
-};
-
 static const struct hd_api_route hd_api_routes[] = {
     {"GET", "/health/live", 0, hd_api_live},
     {"GET", "/health/ready", 0, hd_api_ready},
@@ -282,60 +308,105 @@ static int hd_api_match(const char *pattern, const char *url, const char **cap, 
     return !*p && !*u;
 }
 
-static int hd_api_authenticate(struct hd_api_req *r)
+int hd__api_needs_auth(const char *url)
 {
-    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h) {
-        hd__api_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
-                      "missing Authorization: Bearer token");
-        return -1;
+    return !strncmp(url, "/v1/", 4) || !strcmp(url, "/v1");
+}
+
+unsigned hd__api_auth(const struct hd_jwks *jwks, const char *authorization, int64_t now_s,
+                      struct hd_claims *claims, char *why, size_t why_size, struct hd_buf *err)
+{
+    if (why_size)
+        why[0] = '\0';
+    if (!authorization) {
+        hd__api_error_json(err, "unauthorized", NULL, "missing Authorization: Bearer token");
+        return MHD_HTTP_UNAUTHORIZED;
     }
-    if (strncasecmp(h, "Bearer ", 7) != 0) {
-        hd__api_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
-                      "Authorization must use the Bearer scheme");
-        return -1;
+    if (strncasecmp(authorization, "Bearer ", 7) != 0) {
+        hd__api_error_json(err, "unauthorized", NULL, "Authorization must use the Bearer scheme");
+        return MHD_HTTP_UNAUTHORIZED;
     }
-    const char *tok = h + 7;
+    const char *tok = authorization + 7;
     while (*tok == ' ')
         tok++;
-    char why[256];
-    if (hd_jwt_verify(r->api->jwks, tok, hd_now_ms() / 1000, &r->claims, why, sizeof(why)) < 0) {
-        hd_log_debug("api", "%s %s: token refused: %s", r->method, r->url, why);
-        hd__api_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL, "invalid token: %s", why);
-        return -1;
+    if (hd_jwt_verify(jwks, tok, now_s, claims, why, why_size) < 0) {
+        hd__api_error_json(err, "unauthorized", NULL, "invalid token: %s", why);
+        return MHD_HTTP_UNAUTHORIZED;
     }
     return 0;
 }
 
-static void hd_api_route(struct hd_api_req *r)
+static int hd_api_authenticate(struct hd_api_req *r)
 {
-    if ((!strncmp(r->url, "/v1/", 4) || !strcmp(r->url, "/v1")) && hd_api_authenticate(r) < 0)
-        return;
-    char *allow = r->allow;
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    char why[256];
+    struct hd_buf err = HD_BUF_INIT;
+    unsigned status = hd__api_auth(r->api->jwks, h, hd_now_ms() / 1000, &r->claims, why,
+                                   sizeof(why), &err);
+    if (!status)
+        return 0;
+    if (why[0])
+        hd_log_debug("api", "%s %s: token refused: %s", r->method, r->url, why);
+    hd__api_reply(r, status, &err);
+    return -1;
+}
+
+unsigned hd__api_route_find(const char *method, const char *url, const struct hd_api_route **route,
+                            char **param, char *allow, size_t allow_size, struct hd_buf *err)
+{
+    *route = NULL;
+    *param = NULL;
+    allow[0] = '\0';
     for (size_t i = 0; i < HD_ARRAY_SIZE(hd_api_routes); i++) {
         const struct hd_api_route *rt = &hd_api_routes[i];
         const char *cap;
         size_t cap_len;
-        if (!hd_api_match(rt->path, r->url, &cap, &cap_len))
+        if (!hd_api_match(rt->path, url, &cap, &cap_len))
             continue;
         /* HEAD is GET without the body; microhttpd drops the body itself. */
-        int head_get = !strcmp(r->method, "HEAD") && !strcmp(rt->method, "GET");
-        if (strcmp(rt->method, r->method) != 0 && !head_get) {
+        int head_get = !strcmp(method, "HEAD") && !strcmp(rt->method, "GET");
+        if (strcmp(rt->method, method) != 0 && !head_get) {
             size_t used = strlen(allow);
-            snprintf(allow + used, sizeof(r->allow) - used, "%s%s", used ? ", " : "", rt->method);
+            snprintf(allow + used, allow_size - used, "%s%s", used ? ", " : "", rt->method);
             continue;
         }
-        r->param = cap ? hd_strndup(cap, cap_len) : NULL;
-        rt->handle(r);
-        return;
+        *param = cap ? hd_strndup(cap, cap_len) : NULL;
+        *route = rt;
+        return 0;
     }
     if (allow[0]) {
-        hd__api_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
-                      "%s is not allowed here (allowed: %s)", r->method, allow);
+        hd__api_error_json(err, "method_not_allowed", NULL, "%s is not allowed here (allowed: %s)",
+                           method, allow);
+        return MHD_HTTP_METHOD_NOT_ALLOWED;
+    }
+    hd__api_error_json(err, "not_found", NULL, "no such endpoint");
+    return MHD_HTTP_NOT_FOUND;
+}
+
+static void hd_api_route(struct hd_api_req *r)
+{
+    if (hd__api_needs_auth(r->url) && hd_api_authenticate(r) < 0)
+        return;
+    const struct hd_api_route *rt;
+    struct hd_buf err = HD_BUF_INIT;
+    unsigned status =
+        hd__api_route_find(r->method, r->url, &rt, &r->param, r->allow, sizeof(r->allow), &err);
+    if (status) {
+        hd__api_reply(r, status, &err);
         return;
     }
-    hd__api_error(r, MHD_HTTP_NOT_FOUND, "not_found", NULL, "no such endpoint");
+    hd_api_collect_args(r);
+    rt->handle(r);
+}
+
+unsigned hd__api_body_check(const char *content_length, struct hd_buf *err)
+{
+    if (!content_length || strtoull(content_length, NULL, 10) <= HD_API_MAX_BODY)
+        return 0;
+    hd__api_error_json(err, "payload_too_large", NULL, "request body larger than %d bytes",
+                       HD_API_MAX_BODY);
+    return MHD_HTTP_CONTENT_TOO_LARGE;
 }
 
 static void hd_api_log_request(const struct hd_api_req *r)
@@ -365,10 +436,11 @@ static enum MHD_Result hd_api_access(void *cls, struct MHD_Connection *conn, con
          * reply now or once the whole body is in). */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (!cl || strtoull(cl, NULL, 10) <= HD_API_MAX_BODY)
+        struct hd_buf err = HD_BUF_INIT;
+        unsigned status = hd__api_body_check(cl, &err);
+        if (!status)
             return MHD_YES;
-        hd__api_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", NULL,
-                      "request body larger than %d bytes", HD_API_MAX_BODY);
+        hd__api_reply(r, status, &err);
         hd_api_log_request(r);
         return r->result;
     }
@@ -398,6 +470,7 @@ static void hd_api_completed(void *cls, struct MHD_Connection *conn, void **con_
         return;
     hd_claims_clear(&r->claims);
     hd_free(r->param);
+    hd_free(r->args);
     hd_free(r);
     *con_cls = NULL;
 }

@@ -30,7 +30,6 @@
 
 #define HD_INBOX_LIMIT_DEFAULT 20
 #define HD_INBOX_LIMIT_MAX 100
-#define HD_CURSOR_ID_MAX 128
 
 /* ---- base64url (RFC 4648 §5, no padding) for cursors ---- */
 
@@ -78,15 +77,6 @@ static int hd_b64url_decode(const char *s, char *out, size_t out_size)
 
 /* ---- query parameters ---- */
 
-struct hd_inbox_query {
-    int limit;
-    const char *channel; /* a channel symbol, or NULL */
-    const char *status;  /* "read", "unread" or NULL */
-    int has_cursor;
-    char cursor_us[24];
-    char cursor_id[HD_CURSOR_ID_MAX + 1];
-};
-
 static int hd_inbox_parse_limit(const char *v, int *limit)
 {
     if (!*v || strlen(v) > 3 || strspn(v, "0123456789") != strlen(v))
@@ -114,7 +104,7 @@ static int hd_inbox_parse_cursor(const char *v, struct hd_inbox_query *q)
     if (errno || end == raw || *end || strlen(raw) >= sizeof(q->cursor_us))
         return -1;
     size_t idl = strlen(id);
-    if (idl == 0 || idl > HD_CURSOR_ID_MAX)
+    if (idl == 0 || idl > HD_API_CURSOR_ID_MAX)
         return -1;
     for (const char *p = id; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -125,37 +115,39 @@ static int hd_inbox_parse_cursor(const char *v, struct hd_inbox_query *q)
     return 0;
 }
 
-/* Fills q from the query string; on a bad parameter answers 400 naming it and returns -1. */
-static int hd_inbox_parse_query(struct hd_api_req *r, struct hd_inbox_query *q)
+unsigned hd__api_inbox_list_parse(const struct hd_api_arg *args, size_t n,
+                                  struct hd_inbox_query *q, struct hd_buf *err)
 {
     static const char *const allowed[] = {"limit", "cursor", "status", "channel", NULL};
     memset(q, 0, sizeof(*q));
     q->limit = HD_INBOX_LIMIT_DEFAULT;
-    if (hd__api_query_check(r, allowed) < 0)
-        return -1;
-    const char *v = hd__api_query(r, "limit");
+    unsigned status = hd__api_args_check(args, n, allowed, err);
+    if (status)
+        return status;
+    const char *v = hd__api_arg(args, n, "limit");
     if (v && hd_inbox_parse_limit(v, &q->limit) < 0) {
-        hd__api_error(r, 400, "bad_request", "limit", "limit must be an integer from 1 to %d",
-                      HD_INBOX_LIMIT_MAX);
-        return -1;
+        hd__api_error_json(err, "bad_request", "limit", "limit must be an integer from 1 to %d",
+                           HD_INBOX_LIMIT_MAX);
+        return 400;
     }
-    v = hd__api_query(r, "cursor");
+    v = hd__api_arg(args, n, "cursor");
     if (v && hd_inbox_parse_cursor(v, q) < 0) {
-        hd__api_error(r, 400, "bad_request", "cursor",
-                      "cursor is not one this API returned as next_cursor");
-        return -1;
+        hd__api_error_json(err, "bad_request", "cursor",
+                           "cursor is not one this API returned as next_cursor");
+        return 400;
     }
-    v = hd__api_query(r, "status");
+    v = hd__api_arg(args, n, "status");
     if (v && strcmp(v, "read") != 0 && strcmp(v, "unread") != 0) {
-        hd__api_error(r, 400, "bad_request", "status", "status must be read or unread");
-        return -1;
+        hd__api_error_json(err, "bad_request", "status", "status must be read or unread");
+        return 400;
     }
     q->status = v;
-    v = hd__api_query(r, "channel");
+    v = hd__api_arg(args, n, "channel");
     if (v && hd_channel_parse(v) < 0) {
-        hd__api_error(r, 400, "bad_request", "channel",
-                      "channel must be one of EMAIL, SMS, PUSH, WHATSAPP, CHAT, WEBHOOK, IN_APP");
-        return -1;
+        hd__api_error_json(
+            err, "bad_request", "channel",
+            "channel must be one of EMAIL, SMS, PUSH, WHATSAPP, CHAT, WEBHOOK, IN_APP");
+        return 400;
     }
     q->channel = v;
     return 0;
@@ -214,15 +206,19 @@ static void hd_put_item(struct hd_buf *b, const PGresult *res, int row)
     hd_buf_putc(b, '}');
 }
 
-static void hd_put_next_cursor(struct hd_buf *b, const PGresult *res, int row)
+void hd__api_cursor_put(struct hd_buf *b, const char *created_us, const char *id)
 {
     struct hd_buf raw = HD_BUF_INIT;
-    hd_buf_printf(&raw, "%s|%s", PQgetvalue(res, row, COL_CREATED_US),
-                  PQgetvalue(res, row, COL_ID));
-    hd_buf_putc(b, '"');
+    hd_buf_printf(&raw, "%s|%s", created_us, id);
     hd_b64url_encode((const unsigned char *)raw.data, raw.len, b);
-    hd_buf_putc(b, '"');
     hd_buf_free(&raw);
+}
+
+static void hd_put_next_cursor(struct hd_buf *b, const PGresult *res, int row)
+{
+    hd_buf_putc(b, '"');
+    hd__api_cursor_put(b, PQgetvalue(res, row, COL_CREATED_US), PQgetvalue(res, row, COL_ID));
+    hd_buf_putc(b, '"');
 }
 
 /* ---- GET /v1/me/notifications ---- */
@@ -245,8 +241,12 @@ static const char hd_inbox_list_sql[] =
 void hd__api_inbox_list(struct hd_api_req *r)
 {
     struct hd_inbox_query q;
-    if (hd_inbox_parse_query(r, &q) < 0)
+    struct hd_buf err = HD_BUF_INIT;
+    unsigned status = hd__api_inbox_list_parse(r->args, r->nargs, &q, &err);
+    if (status) {
+        hd__api_reply(r, status, &err);
         return;
+    }
     char fetch[16];
     snprintf(fetch, sizeof(fetch), "%d", q.limit + 1); /* one more tells if a next page exists */
     const char *params[7] = {r->claims.tenant_id, r->claims.sub, q.channel, q.status,
@@ -285,11 +285,20 @@ static const char hd_inbox_unread_sql[] =
     " WHERE tenant_id = $1 AND user_id = $2 AND channel = 'IN_APP'"
     "   AND deleted_at IS NULL AND read_at IS NULL";
 
-void hd__api_inbox_unread_count(struct hd_api_req *r)
+unsigned hd__api_inbox_unread_parse(const struct hd_api_arg *args, size_t n, struct hd_buf *err)
 {
     static const char *const allowed[] = {NULL};
-    if (hd__api_query_check(r, allowed) < 0)
+    return hd__api_args_check(args, n, allowed, err);
+}
+
+void hd__api_inbox_unread_count(struct hd_api_req *r)
+{
+    struct hd_buf err = HD_BUF_INIT;
+    unsigned status = hd__api_inbox_unread_parse(r->args, r->nargs, &err);
+    if (status) {
+        hd__api_reply(r, status, &err);
         return;
+    }
     const char *params[2] = {r->claims.tenant_id, r->claims.sub};
     PGresult *res = hd__api_pg_query(r, hd_inbox_unread_sql, 2, params, "unread count");
     if (!res)
@@ -344,29 +353,13 @@ static int hd_inbox_lookup(struct hd_api_req *r, const char *id, char *request_i
     return found;
 }
 
-/* W3C traceparent for the produced record: the caller's trace when it sent a valid
- * one, a new trace otherwise; always a new span id. */
-static void hd_inbox_traceparent(struct hd_api_req *r, char out[56])
+rd_kafka_headers_t *hd__api_action_headers(const char *traceparent, const char *tenant,
+                                           const char *id)
 {
-    char trace[33], span[17], u[HD_UUID_STRLEN];
-    const char *in = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent");
-    if (in && strlen(in) == 55 && !strncmp(in, "00-", 3) && in[35] == '-' &&
-        strspn(in + 3, "0123456789abcdef") == 32 && strspn(in + 3, "0") != 32) {
-        memcpy(trace, in + 3, 32);
-    } else {
-        hd_uuid_v4(u);
-        size_t k = 0;
-        for (const char *p = u; *p && k < 32; p++)
-            if (*p != '-')
-                trace[k++] = *p;
-    }
-    trace[32] = '\0';
-    hd_uuid_v4(u);
-    memcpy(span, u, 8);
-    memcpy(span + 8, u + 9, 4);
-    memcpy(span + 12, u + 14, 4);
-    span[16] = '\0';
-    snprintf(out, 56, "00-%s-%s-01", trace, span);
+    char trace[HD_TRACE_ID_LEN];
+    if (!traceparent || hd_trace_parse(traceparent, strlen(traceparent), trace))
+        trace[0] = '\0'; /* a new trace */
+    return hd_kafka_headers_new(trace, tenant, id, 0);
 }
 
 /* Produces the UserAction and answers 202 with the consistency token. */
@@ -396,12 +389,9 @@ static void hd_inbox_produce_action(struct hd_api_req *r, const char *id,
         return;
     }
     char *key = hd_asprintf("%s/%s", r->claims.tenant_id, r->claims.sub);
-    char tp[56];
-    hd_inbox_traceparent(r, tp);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(3);
-    rd_kafka_header_add(h, "herald-tenant", -1, r->claims.tenant_id, -1);
-    rd_kafka_header_add(h, "herald-notification-id", -1, id, -1);
-    rd_kafka_header_add(h, "traceparent", -1, tp, -1);
+    rd_kafka_headers_t *h = hd__api_action_headers(
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent"),
+        r->claims.tenant_id, id);
     int32_t partition = -1;
     int64_t offset = -1;
     rc = hd_kafka_produce_sync(r->api->producer, HD_TOPIC_RECEIPTS, key, strlen(key), value.data,
@@ -424,14 +414,27 @@ static void hd_inbox_produce_action(struct hd_api_req *r, const char *id,
     hd__api_reply(r, 202, &b);
 }
 
-void hd__api_inbox_read(struct hd_api_req *r)
+unsigned hd__api_inbox_read_parse(const struct hd_api_arg *args, size_t n, const char *param,
+                                  char id[HD_UUID_STRLEN], struct hd_buf *err)
 {
     static const char *const allowed[] = {NULL};
+    unsigned status = hd__api_args_check(args, n, allowed, err);
+    if (status)
+        return status;
+    if (hd_inbox_uuid(param, id) < 0) {
+        hd__api_error_json(err, "bad_request", "id", "id must be a UUID");
+        return 400;
+    }
+    return 0;
+}
+
+void hd__api_inbox_read(struct hd_api_req *r)
+{
     char id[HD_UUID_STRLEN];
-    if (hd__api_query_check(r, allowed) < 0)
-        return;
-    if (hd_inbox_uuid(r->param, id) < 0) {
-        hd__api_error(r, 400, "bad_request", "id", "id must be a UUID");
+    struct hd_buf err = HD_BUF_INIT;
+    unsigned status = hd__api_inbox_read_parse(r->args, r->nargs, r->param, id, &err);
+    if (status) {
+        hd__api_reply(r, status, &err);
         return;
     }
     char request_id[256];
