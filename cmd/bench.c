@@ -362,7 +362,7 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
         fprintf(stderr, "herald bench: mkdtemp failed\n");
         return 1;
     }
-    hd_config_set(&cfg->outbox_dir, outbox);
+    hd_config_plugin_set(cfg, "outbox.dir", outbox);
     char *state = hd_asprintf("%s/state", outbox);
     hd_config_set(&cfg->state_dir, state);
     hd_free(state);

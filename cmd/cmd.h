@@ -13,6 +13,10 @@
 int hd_cmd_send(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_tail(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_topics(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_plugins(int argc, char **argv, struct hd_config *cfg);
+/* Loads every processor's and provider's settings (their config maps) as a task would:
+ * 0, or -1 with err naming the first bad one (cmd/plugins.c; herald run calls it first). */
+int hd__plugins_check(const struct hd_config *cfg, char *err, size_t n);
 int hd_cmd_run(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_migrate(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_api(int argc, char **argv, struct hd_config *cfg);

@@ -499,12 +499,12 @@ static int demo_start(struct demo *d, struct hd_config *cfg, int serve, char *er
     if (!mkdtemp(d->dir))
         return hd_seterr(-1, err, n, "mkdtemp failed");
     char *outbox = hd_asprintf("%s/outbox", d->dir), *state = hd_asprintf("%s/state", d->dir);
-    hd_config_set(&cfg->outbox_dir, outbox);
+    hd_config_plugin_set(cfg, "outbox.dir", outbox);
     if (!getenv("HERALD_STATE_DIR"))
         hd_config_set(&cfg->state_dir, state);
+    printf("Outbox:     %s/<CHANNEL>.jsonl\n", outbox);
     hd_free(outbox);
     hd_free(state);
-    printf("Outbox:     %s/<CHANNEL>.jsonl\n", cfg->outbox_dir);
     if (!(d->tables = hd_tables_parse(demo_config, err, n)) ||
         !(d->signer = hd_jwt_signer_new(err, n)))
         return -1;

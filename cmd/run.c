@@ -85,6 +85,11 @@ int hd_cmd_run(int argc, char **argv, struct hd_config *cfg)
         fprintf(stderr, "herald run: the materializer needs HERALD_PG\n");
         return 2;
     }
+    /* every plugin setting, before any connection: a bad one fails at once, named */
+    if (want_pipe && hd__plugins_check(cfg, err, sizeof(err))) {
+        fprintf(stderr, "herald run: %s\n", err);
+        return 2;
+    }
     if (hd_kafka_wait_ready(cfg, 60000, err, sizeof(err)) ||
         (topics && hd_kafka_topics_ensure(cfg, err, sizeof(err)))) {
         fprintf(stderr, "herald run: %s\n", err);

@@ -56,7 +56,6 @@ int hd_config_from_env(struct hd_config *c, char *errstr, unsigned long errstr_s
     c->user_service_url = env_str("HERALD_USER_SERVICE_URL", NULL);
     c->schema_registry_url = env_str("HERALD_SCHEMA_REGISTRY_URL", NULL);
     c->config_file = env_str("HERALD_CONFIG", NULL);
-    c->outbox_dir = env_str("HERALD_OUTBOX_DIR", "./herald-outbox");
     c->instance_id = env_str("HERALD_INSTANCE_ID", host);
     c->app_id = env_str("HERALD_APP_ID", "herald");
     if (env_int("HERALD_PARTITIONS", 6, 1, 10000, &c->partitions, errstr, errstr_size) ||
@@ -85,10 +84,38 @@ void hd_config_clear(struct hd_config *c)
         return;
     char **fields[] = {&c->brokers,     &c->pg,         &c->state_dir,
                        &c->api_listen,  &c->jwks,       &c->user_service_url,
-                       &c->schema_registry_url, &c->config_file, &c->outbox_dir,
+                       &c->schema_registry_url, &c->config_file,
                        &c->instance_id, &c->app_id};
     for (size_t i = 0; i < HD_ARRAY_SIZE(fields); i++) {
         hd_free(*fields[i]);
         *fields[i] = NULL;
     }
+    for (size_t i = 0; i < c->plugin_set_cnt; i++) {
+        hd_free(c->plugin_set[i].key);
+        hd_free(c->plugin_set[i].value);
+    }
+    hd_free(c->plugin_set);
+    c->plugin_set = NULL;
+    c->plugin_set_cnt = 0;
+}
+
+void hd_config_plugin_set(struct hd_config *c, const char *name, const char *value)
+{
+    for (size_t i = 0; i < c->plugin_set_cnt; i++)
+        if (!strcmp(c->plugin_set[i].key, name)) {
+            hd_config_set(&c->plugin_set[i].value, value);
+            return;
+        }
+    c->plugin_set = hd_realloc(c->plugin_set, (c->plugin_set_cnt + 1) * sizeof(*c->plugin_set));
+    c->plugin_set[c->plugin_set_cnt].key = hd_strdup(name);
+    c->plugin_set[c->plugin_set_cnt].value = hd_strdup(value);
+    c->plugin_set_cnt++;
+}
+
+const char *hd_config_plugin_get(const struct hd_config *c, const char *name)
+{
+    for (size_t i = 0; c && i < c->plugin_set_cnt; i++)
+        if (!strcmp(c->plugin_set[i].key, name))
+            return c->plugin_set[i].value;
+    return NULL;
 }

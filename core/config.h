@@ -5,6 +5,8 @@
 #ifndef HD_CONFIG_H
 #define HD_CONFIG_H
 
+#include <stddef.h>
+
 struct hd_config {
     char *brokers;         /* HERALD_BROKERS; NULL = none (demo uses the mock cluster) */
     char *pg;              /* HERALD_PG: libpq conninfo; NULL = none */
@@ -14,7 +16,6 @@ struct hd_config {
     char *user_service_url;    /* HERALD_USER_SERVICE_URL */
     char *schema_registry_url; /* HERALD_SCHEMA_REGISTRY_URL */
     char *config_file;     /* HERALD_CONFIG: JSON with tenants and rules; NULL = none */
-    char *outbox_dir;      /* HERALD_OUTBOX_DIR, default "./herald-outbox" */
     char *instance_id;     /* HERALD_INSTANCE_ID, default the host name; names the
                             * transactional id, so keep it stable across restarts */
     char *app_id;          /* HERALD_APP_ID, default "herald": consumer group prefix */
@@ -25,11 +26,22 @@ struct hd_config {
     int txn_timeout_ms;    /* HERALD_TXN_TIMEOUT_MS, default 10000 */
     int at_least_once;     /* HERALD_PROCESSING=at_least_once (default exactly_once): no
                             * transactions; offsets committed after the outputs are acked */
+    /* Plugin settings set by the program ("outbox.dir" -> value): they win over the
+     * environment when a plugin's map is loaded (core/confmap.h). */
+    struct hd_config_kv {
+        char *key;
+        char *value;
+    } *plugin_set;
+    size_t plugin_set_cnt;
 };
 
 /* Fills c from the environment. Returns 0, or -1 with errstr naming the bad variable. */
 int hd_config_from_env(struct hd_config *c, char *errstr, unsigned long errstr_size);
 void hd_config_clear(struct hd_config *c);
+/* Sets plugin setting "<plugin>.<key>" (replacing an earlier value); see confmap.h. */
+void hd_config_plugin_set(struct hd_config *c, const char *name, const char *value);
+/* The value set for "<plugin>.<key>", or NULL. */
+const char *hd_config_plugin_get(const struct hd_config *c, const char *name);
 /* Replaces a string field (frees the old value, copies the new one). */
 void hd_config_set(char **field, const char *value);
 

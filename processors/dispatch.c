@@ -43,9 +43,23 @@ struct dispatch {
     const struct hd_channel_provider *const *providers;
     size_t provider_cnt;
     void **selves;
+    struct hd_conf **confs; /* each provider's settings */
     struct send *sends; /* every send not yet completed, abandoned ones included */
     size_t open;        /* of them still pending */
 };
+
+/* Ends the first n providers and frees d. */
+static void providers_exit(struct dispatch *d, size_t n)
+{
+    for (size_t j = 0; j < n; j++)
+        if (d->providers[j]->exit && d->selves[j])
+            d->providers[j]->exit(d->selves[j]);
+    for (size_t j = 0; j < d->provider_cnt; j++)
+        hd_conf_destroy(d->confs[j]);
+    hd_free(d->confs);
+    hd_free(d->selves);
+    hd_free(d);
+}
 
 static int dispatch_init(void **self, const struct hd_task_env *env, char *errstr,
                          size_t errstr_size)
@@ -53,14 +67,13 @@ static int dispatch_init(void **self, const struct hd_task_env *env, char *errst
     struct dispatch *d = hd_calloc(1, sizeof(*d));
     d->provider_cnt = hd_channel_providers(&d->providers);
     d->selves = hd_calloc(d->provider_cnt, sizeof(*d->selves));
+    d->confs = hd_calloc(d->provider_cnt, sizeof(*d->confs));
     for (size_t i = 0; i < d->provider_cnt; i++) {
-        if (d->providers[i]->init &&
-            d->providers[i]->init(&d->selves[i], env->config, errstr, errstr_size)) {
-            for (size_t j = 0; j < i; j++)
-                if (d->providers[j]->exit)
-                    d->providers[j]->exit(d->selves[j]);
-            hd_free(d->selves);
-            hd_free(d);
+        const struct hd_channel_provider *p = d->providers[i];
+        if (!(d->confs[i] = hd_conf_load(p->name, p->config, env->config, errstr,
+                                         errstr_size)) ||
+            (p->init && p->init(&d->selves[i], d->confs[i], env->config, errstr, errstr_size))) {
+            providers_exit(d, i);
             return -1;
         }
     }
@@ -82,15 +95,11 @@ static void dispatch_exit(void *self)
 {
     struct dispatch *d = self;
     /* providers drop their sends in flight without a callback: free ours here */
-    for (size_t i = 0; i < d->provider_cnt; i++)
-        if (d->providers[i]->exit)
-            d->providers[i]->exit(d->selves[i]);
     for (struct send *s = d->sends, *n; s; s = n) {
         n = s->next;
         send_free(s);
     }
-    hd_free(d->selves);
-    hd_free(d);
+    providers_exit(d, d->provider_cnt);
 }
 
 static size_t pick_provider(const struct dispatch *dp, const struct hd_dispatch *d)

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/confmap.h"
 #include "processors/envelope.h"
 #include "schemas/records.h"
 #include "schemas/serde.h"
@@ -134,10 +135,11 @@ void hd_ctx_complete(struct hd_ctx *ctx, struct hd_pending *p, enum hd_verdict v
  * for a retry. Borrowed. */
 const struct hd_envelope *hd_ctx_pending_source(const struct hd_pending *p);
 
-/* What init gets: shared, read-only for the task's lifetime. */
+/* What init gets: read-only for the task's lifetime. */
 struct hd_task_env {
-    const struct hd_config *config;
+    const struct hd_config *config; /* the process's (core/config.h) */
     const struct hd_tables *tables;
+    const struct hd_conf *conf;     /* this processor's own settings, from its config map */
 };
 
 struct hd_processor {
@@ -165,16 +167,11 @@ struct hd_processor {
     /* State stores it uses (NULL-terminated names), one per input partition, each with a
      * changelog topic. Optional. */
     const char *const *stores;
+    /* Its settings (core/confmap.h), loaded and checked when a task is created; init reads
+     * them from env->conf. Optional. */
+    const struct hd_conf_entry *config;
 };
 
-/* The processors (one file each). */
-extern const struct hd_processor hd_proc_route;
-extern const struct hd_processor hd_proc_validate;
-extern const struct hd_processor hd_proc_dedup;
-extern const struct hd_processor hd_proc_schedule;
-extern const struct hd_processor hd_proc_render;
-extern const struct hd_processor hd_proc_dispatch;
-extern const struct hd_processor hd_proc_passthrough;
-extern const struct hd_processor hd_proc_status;
+/* The processors are registered in registry.h. */
 
 #endif

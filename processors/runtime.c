@@ -238,7 +238,6 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
     }
     if (!(t->serde = hd_serde_new(errstr, errstr_size)))
         goto err;
-    struct hd_task_env env = {c, tables};
     for (size_t s = 0; s < t->sub_cnt; s++)
         for (size_t i = 0; t->subs[s]->chain[i]; i++) {
             const struct hd_processor *p = t->subs[s]->chain[i];
@@ -253,6 +252,9 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
                           "together", p->name);
                 goto err;
             }
+            if (!(t->confs[s][i] = hd_conf_load(p->name, p->config, c, errstr, errstr_size)))
+                goto err;
+            struct hd_task_env env = {c, tables, t->confs[s][i]};
             if (p->init && p->init(&t->selves[s][i], &env, errstr, errstr_size))
                 goto err;
             if (p->punctuate)
@@ -321,9 +323,11 @@ void hd_task_destroy(struct hd_task *t)
     if (t->producer)
         rd_kafka_destroy(t->producer);
     for (size_t s = 0; s < t->sub_cnt; s++)
-        for (size_t i = 0; t->subs[s] && t->subs[s]->chain[i]; i++)
+        for (size_t i = 0; t->subs[s] && t->subs[s]->chain[i]; i++) {
             if (t->subs[s]->chain[i]->exit && t->selves[s][i])
                 t->subs[s]->chain[i]->exit(t->selves[s][i]);
+            hd_conf_destroy(t->confs[s][i]);
+        }
     hd_serde_destroy(t->serde);
     hd_buf_free(&t->ctx.reason);
     hd_buf_free(&t->ctx.enc);

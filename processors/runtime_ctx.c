@@ -133,7 +133,8 @@ int hd__ctx_encode_failed(struct hd_ctx *ctx, const char *what, const char *err)
 int hd_ctx_emit_raw(struct hd_ctx *ctx, const char *topic, const void *key, size_t key_len,
                     const void *value, size_t value_len)
 {
-    return hd__ctx_produce(ctx, topic, key, key_len, value, value_len, out_headers(ctx, NULL, NULL, 0));
+    return hd__ctx_produce(ctx, topic, key, key_len, value, value_len,
+                           out_headers(ctx, NULL, NULL, 0));
 }
 
 int hd_ctx_emit_request(struct hd_ctx *ctx, const struct hd_request *r)
@@ -172,7 +173,8 @@ int hd_ctx_emit_dispatch(struct hd_ctx *ctx, const struct hd_dispatch *d)
     hd_buf_reset(&ctx->enc);
     if (hd_dispatch_encode(ctx->task->serde, d, &ctx->enc, err, sizeof(err)))
         return hd__ctx_encode_failed(ctx, "Dispatch", err);
-    snprintf(topic, sizeof(topic), "%s%s", HD_TOPIC_DISPATCH_PREFIX, channel_suffix(d->channel, suffix, sizeof(suffix)));
+    snprintf(topic, sizeof(topic), "%s%s", HD_TOPIC_DISPATCH_PREFIX,
+             channel_suffix(d->channel, suffix, sizeof(suffix)));
     return ctx_emit_encoded(ctx, topic, d->tenant_id, d->user_id, d->notification_id, d->attempt);
 }
 
@@ -182,7 +184,8 @@ int hd_ctx_emit_inbox(struct hd_ctx *ctx, const struct hd_inbox_item *it)
     hd_buf_reset(&ctx->enc);
     if (hd_inbox_item_encode(ctx->task->serde, it, &ctx->enc, err, sizeof(err)))
         return hd__ctx_encode_failed(ctx, "InboxItem", err);
-    return ctx_emit_encoded(ctx, HD_TOPIC_INBOX, it->tenant_id, it->user_id, it->notification_id, 0);
+    return ctx_emit_encoded(ctx, HD_TOPIC_INBOX, it->tenant_id, it->user_id, it->notification_id,
+                            0);
 }
 
 void hd_ctx_status_for(struct hd_ctx *ctx, struct hd_status_event *ev, const struct hd_request *r,

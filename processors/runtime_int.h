@@ -56,6 +56,7 @@ struct hd_task {
     rd_kafka_queue_t *queue;
     const struct hd_subtopology *subs[HD_TASK_SUBS_MAX];
     void *selves[HD_TASK_SUBS_MAX][HD_CHAIN_MAX];
+    struct hd_conf *confs[HD_TASK_SUBS_MAX][HD_CHAIN_MAX]; /* each processor's settings */
     size_t sub_cnt;
     struct hd_serde *serde;
     struct hd_ctx ctx;

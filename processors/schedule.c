@@ -27,7 +27,6 @@
 #define SCHED_VALUE_V1 1
 #define SCHED_VALUE_V2 2 /* V1 + the source headers after the key */
 #define SCHED_NULL_HDR UINT32_MAX /* value length of a header whose value is null */
-#define SCHED_RELEASE_MAX 500 /* per partition and punctuation: bounds a transaction */
 #define SCHED_HEAD 51 /* version 1, offset 8, partition 4, channels 2, trace 32, key length 4 */
 
 static const char *const schedule_stores[] = {"timers", NULL};
@@ -38,6 +37,13 @@ struct schedule {
     struct hd_buf *due_keys, *due_vals; /* copies: the iterator dies on the first write */
     struct hd_headers *hdrs;            /* the released request's source headers */
     size_t due_cap;
+    int release_max; /* timers released per partition and punctuation: bounds a transaction */
+};
+
+static const struct hd_conf_entry schedule_config[] = {
+    {"release_max", HD_CONF_INT, "500", "HERALD_SCHEDULE_RELEASE_MAX", 0, 1, 100000,
+     "held requests released per partition and punctuation (bounds a transaction)"},
+    {NULL, 0, NULL, NULL, 0, 0, 0, NULL},
 };
 
 static void put_be64(struct hd_buf *b, uint64_t v)
@@ -213,7 +219,7 @@ static int timer_decode(struct schedule *s, struct hd_ctx *ctx, const unsigned c
     return 0;
 }
 
-/* Copies up to SCHED_RELEASE_MAX due timers; returns how many, or -1. */
+/* Copies up to release_max due timers; returns how many, or -1. */
 static int collect_due(struct schedule *s, struct hd_store *st, int64_t now_ms, char *err,
                        size_t err_size)
 {
@@ -227,7 +233,7 @@ static int collect_due(struct schedule *s, struct hd_store *st, int64_t now_ms, 
     int n = 0, rc = 0;
     const void *k, *v;
     size_t kl, vl;
-    while (n < SCHED_RELEASE_MAX && (rc = hd_store_iter_next(it, &k, &kl, &v, &vl)) == 1) {
+    while (n < s->release_max && (rc = hd_store_iter_next(it, &k, &kl, &v, &vl)) == 1) {
         if ((size_t)n == s->due_cap) {
             size_t cap = s->due_cap ? s->due_cap * 2 : 16;
             s->due_keys = hd_realloc(s->due_keys, cap * sizeof(*s->due_keys));
@@ -243,7 +249,7 @@ static int collect_due(struct schedule *s, struct hd_store *st, int64_t now_ms, 
         n++;
     }
     hd_store_iter_destroy(it);
-    return rc < 0 && n < SCHED_RELEASE_MAX ? hd_seterr(-1, err, err_size, "timer scan failed") : n;
+    return rc < 0 && n < s->release_max ? hd_seterr(-1, err, err_size, "timer scan failed") : n;
 }
 
 static void release(struct schedule *s, struct hd_ctx *ctx, const struct hd_buf *key,
@@ -290,10 +296,11 @@ static void schedule_punctuate(void *self, struct hd_ctx *ctx, int64_t now_ms)
 static int schedule_init(void **self, const struct hd_task_env *env, char *errstr,
                          size_t errstr_size)
 {
-    (void)env;
-    (void)errstr;
-    (void)errstr_size;
-    *self = hd_calloc(1, sizeof(struct schedule));
+    if (!env->conf)
+        return hd_seterr(-1, errstr, errstr_size, "schedule: its settings were not loaded");
+    struct schedule *s = hd_calloc(1, sizeof(*s));
+    s->release_max = (int)hd_conf_int(env->conf, "release_max");
+    *self = s;
     return 0;
 }
 
@@ -321,4 +328,5 @@ const struct hd_processor hd_proc_schedule = {
     .punctuate = schedule_punctuate,
     .exit = schedule_exit,
     .stores = schedule_stores,
+    .config = schedule_config,
 };

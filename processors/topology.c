@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/hd.h"
+#include "processors/registry.h"
 
 static const struct hd_subtopology hd_subtopologies[] = {
     {"route", 1, HD_PAYLOAD_EVENT, HD_ROLE_DOMAIN, {&hd_proc_route, NULL}},

@@ -29,6 +29,7 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "core/confmap.h"
 #include "schemas/records.h"
 
 enum hd_send_status {
@@ -48,8 +49,11 @@ typedef void hd_send_done_fn(void *opaque, void *tag, const struct hd_send_resul
 
 struct hd_channel_provider {
     const char *name;
-    /* Creates the instance in *self. Returns 0, or -1 with errstr. */
-    int (*init)(void **self, const struct hd_config *c, char *errstr, size_t errstr_size);
+    /* Creates the instance in *self from its settings (conf, loaded from `config` below
+     * and checked before init is called) and the process's configuration. Returns 0, or -1
+     * with errstr. */
+    int (*init)(void **self, const struct hd_conf *conf, const struct hd_config *c,
+                char *errstr, size_t errstr_size);
     /* Starts sending d. Returns 0 (an outcome follows from poll), or -1 when the provider
      * cannot take a send now (its queue is full): poll, then submit again. */
     int (*submit)(void *self, const struct hd_dispatch *d, void *tag);
@@ -60,13 +64,14 @@ struct hd_channel_provider {
     size_t (*inflight)(void *self);
     /* Frees the instance; sends still in flight are dropped without a callback. */
     void (*exit)(void *self);
+    /* Its settings (core/confmap.h): credentials, endpoints, limits. Optional. */
+    const struct hd_conf_entry *config;
 };
 
 /* The registry (channels.c): every provider, in the order selection falls back on. */
 size_t hd_channel_providers(const struct hd_channel_provider *const **out);
-
-/* Appends each message as one JSON line to <HERALD_OUTBOX_DIR>/<channel>.jsonl. */
-extern const struct hd_channel_provider hd_provider_outbox;
+/* A provider by name; NULL when none is registered under it. */
+const struct hd_channel_provider *hd_channel_provider_find(const char *name);
 
 /* The message as one JSON object (no trailing newline) appended to out: notification id,
  * tenant, user, channel, recipient, rendered content. Used by the outbox. */

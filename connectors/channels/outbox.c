@@ -33,13 +33,22 @@ struct outbox {
     size_t done_cnt, done_cap;
 };
 
-static int outbox_init(void **self, const struct hd_config *c, char *errstr, size_t errstr_size)
+static const struct hd_conf_entry outbox_config[] = {
+    {"dir", HD_CONF_STRING, "./herald-outbox", "HERALD_OUTBOX_DIR", 0, 0, 0,
+     "directory of the <CHANNEL>.jsonl files, made when missing"},
+    {NULL, 0, NULL, NULL, 0, 0, 0, NULL},
+};
+
+static int outbox_init(void **self, const struct hd_conf *conf, const struct hd_config *c,
+                       char *errstr, size_t errstr_size)
 {
+    (void)c;
     char e[512];
-    if (hd_mkdir_p(c->outbox_dir, e, sizeof(e)))
+    const char *dir = hd_conf_str(conf, "dir");
+    if (hd_mkdir_p(dir, e, sizeof(e)))
         return hd_seterr(-1, errstr, errstr_size, "outbox: %s", e);
     struct outbox *o = hd_calloc(1, sizeof(*o));
-    o->dir = hd_strdup(c->outbox_dir);
+    o->dir = hd_strdup(dir);
     for (int i = 0; i < HD_CH__CNT; i++)
         o->fds[i] = -1;
     *self = o;
@@ -170,4 +179,5 @@ const struct hd_channel_provider hd_provider_outbox = {
     .poll = outbox_poll,
     .inflight = outbox_inflight,
     .exit = outbox_exit,
+    .config = outbox_config,
 };

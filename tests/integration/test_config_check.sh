@@ -2,7 +2,8 @@
 # herald config checks its file before it connects: with a broker that does not answer,
 # a malformed file must fail at once naming the field (a connection attempt would wait
 # 30 s and report a Kafka error instead); `herald config check` does the same offline,
-# and passes a good document.
+# and passes a good document. Plugin settings are checked the same way: herald run refuses
+# a bad one before connecting, and herald plugins --check offline.
 set -euo pipefail
 herald=${HERALD_BIN:?}
 work=$(mktemp -d /tmp/herald-config-check.XXXXXX)
@@ -35,6 +36,20 @@ expect_fail "check of a bad rule" 'when[0].op' "$herald" config check "$work/bad
 expect_fail "check of a bad tenant" "dedup_ttl_ms" "$herald" config check tenant "$work/tenant.json"
 expect_fail "a document with an unknown list" 'unknown member "rulez"' \
     "$herald" config check <(echo '{"rulez": []}')
+# plugin settings (their config maps): herald run refuses a bad one before it connects,
+# and herald plugins --check does it offline
+rc=0
+out=$(HERALD_BROKERS=127.0.0.1:1 HERALD_SCHEDULE_RELEASE_MAX=0 timeout 10 "$herald" run \
+    --role pipeline 2>&1) || rc=$?
+[ "$rc" -eq 2 ] || fail "run with a bad plugin setting: exit $rc (want 2): $out"
+case $out in *'schedule.release_max (HERALD_SCHEDULE_RELEASE_MAX): "0"'*) ;;
+    *) fail "run: the error does not name the setting: $out" ;; esac
+expect_fail "plugins --check of a bad setting" "HERALD_SCHEDULE_RELEASE_MAX" \
+    env HERALD_SCHEDULE_RELEASE_MAX=many "$herald" plugins --check
+out=$(env -u HERALD_BROKERS "$herald" plugins --check) || fail "plugins --check refused defaults"
+case $out in "every setting of"*"is valid") ;; *) fail "plugins --check printed: $out" ;; esac
+"$herald" plugins | grep -q 'outbox.dir  string  HERALD_OUTBOX_DIR' ||
+    fail "herald plugins does not list the outbox's settings"
 out=$(env -u HERALD_BROKERS "$herald" config check "$work/good.json") || fail "a good document was refused"
 [ "$out" = "$work/good.json: ok (config document)" ] || fail "check printed: $out"
 echo "test_config_check: ok"

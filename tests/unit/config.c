@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "connectors/channels/channel.h"
+#include "core/confmap.h"
 #include "core/config.h"
 #include "core/hd.h"
 
@@ -41,7 +43,11 @@ Test(config, defaults_apply_when_nothing_is_set, .init = clean_env)
     cr_expect_null(c.config_file);
     cr_expect_str_eq(c.state_dir, "./herald-state");
     cr_expect_str_eq(c.api_listen, "127.0.0.1:8080");
-    cr_expect_str_eq(c.outbox_dir, "./herald-outbox");
+    const struct hd_channel_provider *outbox = hd_channel_provider_find("outbox");
+    struct hd_conf *oc = hd_conf_load("outbox", outbox->config, &c, err, sizeof(err));
+    cr_assert_not_null(oc, "%s", err);
+    cr_expect_str_eq(hd_conf_str(oc, "dir"), "./herald-outbox");
+    hd_conf_destroy(oc);
     cr_expect_str_eq(c.app_id, "herald");
     cr_expect_eq(c.partitions, 6);
     cr_expect_eq(c.replication, 1);
@@ -92,7 +98,11 @@ Test(config, every_variable_overrides_its_default, .init = clean_env)
     cr_expect_str_eq(c.user_service_url, "http://users:8080");
     cr_expect_str_eq(c.schema_registry_url, "http://registry:8081");
     cr_expect_str_eq(c.config_file, "/etc/herald/tables.json");
-    cr_expect_str_eq(c.outbox_dir, "/tmp/outbox");
+    const struct hd_channel_provider *outbox = hd_channel_provider_find("outbox");
+    struct hd_conf *oc = hd_conf_load("outbox", outbox->config, &c, err, sizeof(err));
+    cr_assert_not_null(oc, "%s", err);
+    cr_expect_str_eq(hd_conf_str(oc, "dir"), "/tmp/outbox");
+    hd_conf_destroy(oc);
     cr_expect_str_eq(c.instance_id, "herald-7");
     cr_expect_str_eq(c.app_id, "herald-staging");
     cr_expect_eq(c.partitions, 12);

@@ -14,6 +14,8 @@
 
 static char dir[64];
 static struct hd_config cfg;
+static struct hd_conf *conf;
+static const struct hd_channel_provider *P; /* the outbox, from the registry */
 static void *ob;
 
 struct seen {
@@ -39,14 +41,20 @@ static void setup(void)
     snprintf(dir, sizeof(dir), "/tmp/hd-outbox-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     memset(&cfg, 0, sizeof(cfg));
-    cfg.outbox_dir = dir;
+    P = hd_channel_provider_find("outbox");
+    cr_assert_not_null(P, "the outbox is registered");
+    hd_config_plugin_set(&cfg, "outbox.dir", dir);
     char err[256];
-    cr_assert_eq(hd_provider_outbox.init(&ob, &cfg, err, sizeof(err)), 0, "%s", err);
+    conf = hd_conf_load("outbox", P->config, &cfg, err, sizeof(err));
+    cr_assert_not_null(conf, "%s", err);
+    cr_assert_eq(P->init(&ob, conf, &cfg, err, sizeof(err)), 0, "%s", err);
 }
 
 static void teardown(void)
 {
-    hd_provider_outbox.exit(ob);
+    P->exit(ob);
+    hd_conf_destroy(conf);
+    hd_config_clear(&cfg);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
@@ -86,12 +94,12 @@ Test(outbox, outcomes_come_from_poll_with_their_tags_and_the_lines_are_written)
     const char *ids[3] = {"n-1", "n-2", "n-3"};
     for (int i = 0; i < 3; i++) {
         struct hd_dispatch d = message(ids[i], HD_CH_EMAIL);
-        cr_assert_eq(hd_provider_outbox.submit(ob, &d, &tags[i]), 0);
+        cr_assert_eq(P->submit(ob, &d, &tags[i]), 0);
     }
-    cr_assert_eq(hd_provider_outbox.inflight(ob), 3);
+    cr_assert_eq(P->inflight(ob), 3);
     struct seen s = {0};
-    cr_assert_eq(hd_provider_outbox.poll(ob, 0, on_done, &s), 3);
-    cr_assert_eq(hd_provider_outbox.inflight(ob), 0);
+    cr_assert_eq(P->poll(ob, 0, on_done, &s), 3);
+    cr_assert_eq(P->inflight(ob), 0);
     for (int i = 0; i < 3; i++) {
         cr_expect_eq(s.tags[i], &tags[i]);
         cr_expect_eq(s.st[i], HD_SEND_OK);
@@ -99,7 +107,7 @@ Test(outbox, outcomes_come_from_poll_with_their_tags_and_the_lines_are_written)
         snprintf(want, sizeof(want), "outbox-%s", ids[i]);
         cr_expect_str_eq(s.text[i], want);
     }
-    cr_assert_eq(hd_provider_outbox.poll(ob, 0, on_done, &s), 0, "each outcome once");
+    cr_assert_eq(P->poll(ob, 0, on_done, &s), 0, "each outcome once");
     char path[128];
     snprintf(path, sizeof(path), "%s/EMAIL.jsonl", dir);
     cr_expect_eq(lines(path), 3);
@@ -112,9 +120,9 @@ Test(outbox, a_write_that_fails_is_retriable_and_names_the_file)
     cr_assert_eq(mkdir(sub, 0755), 0); /* a directory where the file should be */
     struct hd_dispatch d = message("n-9", HD_CH_SMS);
     int tag;
-    cr_assert_eq(hd_provider_outbox.submit(ob, &d, &tag), 0);
+    cr_assert_eq(P->submit(ob, &d, &tag), 0);
     struct seen s = {0};
-    cr_assert_eq(hd_provider_outbox.poll(ob, 0, on_done, &s), 1);
+    cr_assert_eq(P->poll(ob, 0, on_done, &s), 1);
     cr_expect_eq(s.st[0], HD_SEND_RETRY);
     cr_expect(strstr(s.text[0], "SMS.jsonl"), "%s", s.text[0]);
 }

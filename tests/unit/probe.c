@@ -9,6 +9,7 @@
 #include "connectors/kafka.h"
 #include "core/config.h"
 #include "processors/probe.h"
+#include "processors/registry.h"
 #include "processors/topology.h"
 #include "schemas/records.h"
 #include "schemas/serde.h"

@@ -21,6 +21,7 @@
 #include "core/hd.h"
 #include "core/uuid.h"
 #include "processors/probe.h"
+#include "processors/registry.h"
 #include "schemas/records.h"
 #include "schemas/serde.h"
 #include "tables/tables.h"
@@ -120,6 +121,7 @@ static void teardown(void)
     hd_proc_render.exit(renderer);
     hd_probe_destroy(probe);
     hd_tables_destroy(tables);
+    hd_config_clear(&cfg);
     hd_map_clear(&req.metadata);
     hd_map_clear(&inline_content.data);
 }
@@ -707,7 +709,7 @@ Test(render, a_rendered_in_app_dispatch_becomes_the_inbox_item)
 {
     char dir[] = "/tmp/herald-unit-render-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    cfg.outbox_dir = dir;
+    hd_config_plugin_set(&cfg, "outbox.dir", dir);
     req.category = HD_CAT_SYSTEM;
     req.batch_id = "batch-7";
     struct hd_dispatch d;

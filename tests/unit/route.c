@@ -18,6 +18,7 @@
 #include "core/hd.h"
 #include "core/uuid.h"
 #include "processors/probe.h"
+#include "processors/registry.h"
 #include "schemas/records.h"
 #include "schemas/serde.h"
 #include "tables/tables.h"

@@ -6,6 +6,9 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "connectors/channels/channel.h"
+#include "core/confmap.h"
+#include "processors/registry.h"
 #include "processors/runtime.h"
 #include "processors/topology.h"
 
@@ -97,4 +100,34 @@ Test(topology, payload_kinds_have_names)
     cr_expect_str_eq(hd_payload_kind_name(HD_PAYLOAD_REQUEST), "NotificationRequest");
     cr_expect_str_eq(hd_payload_kind_name(HD_PAYLOAD_DISPATCH), "Dispatch");
     cr_expect_str_eq(hd_payload_kind_name((enum hd_payload_kind)99), "unknown");
+}
+
+Test(topology, every_chain_is_made_of_registered_processors_with_loadable_settings)
+{
+    const struct hd_processor *const *procs;
+    size_t np = hd_processors(&procs);
+    for (size_t i = 0; i < np; i++) {
+        cr_expect(hd_processor_find(procs[i]->name) == procs[i], "%s is registered twice",
+                  procs[i]->name);
+        struct hd_config cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        char err[256];
+        struct hd_conf *c = hd_conf_load(procs[i]->name, procs[i]->config, &cfg, err,
+                                         sizeof(err));
+        cr_expect_not_null(c, "%s: its defaults do not load: %s", procs[i]->name, err);
+        hd_conf_destroy(c);
+    }
+    const struct hd_subtopology *subs;
+    size_t n = hd_topology_all(&subs);
+    for (size_t s = 0; s < n; s++)
+        for (size_t i = 0; subs[s].chain[i]; i++)
+            cr_expect(hd_processor_find(subs[s].chain[i]->name) == subs[s].chain[i],
+                      "%s: %s is not in the registry", subs[s].name, subs[s].chain[i]->name);
+    cr_expect_null(hd_processor_find("nonesuch"));
+    const struct hd_channel_provider *const *provs;
+    size_t nv = hd_channel_providers(&provs);
+    cr_assert_gt(nv, 0);
+    for (size_t i = 0; i < nv; i++)
+        cr_expect(hd_channel_provider_find(provs[i]->name) == provs[i], "%s", provs[i]->name);
+    cr_expect_null(hd_channel_provider_find("nonesuch"));
 }
