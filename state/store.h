@@ -1,8 +1,8 @@
 /*
  * A key-value state store for one processor store on one input partition:
  * one RocksDB instance under a directory the caller names
- * (<HERALD_STATE_DIR>/<app>/<store>-<partition>). A processor uses it without
- * knowing about Kafka.
+ * (<HERALD_STATE_DIR>/<app>/<instance>/<store>-<partition>, see state/stores.c). A
+ * processor uses it without knowing about Kafka.
  *
  * Exactly-once rules (DESIGN.md "State and exactly-once", KIP-892):
  *  - put/delete are STAGED in a write batch with index; get and iteration see
