@@ -11,10 +11,19 @@
 #include "processors/runtime_int.h"
 #include "schemas/serde.h"
 
+#define PROBE_PENDING_MAX 256
+
+struct probe_completion {
+    enum hd_verdict v;
+    int64_t offset;
+};
+
 struct hd_probe {
     struct hd_task task;
     struct hd_probe_output *out;
     size_t out_cnt, out_cap;
+    struct probe_completion *done;
+    size_t done_cnt, done_cap;
 };
 
 struct hd_probe *hd_probe_new(const struct hd_config *c, const struct hd_tables *tables,
@@ -28,7 +37,10 @@ struct hd_probe *hd_probe_new(const struct hd_config *c, const struct hd_tables 
     t->probe = pr;
     t->ctx.task = t;
     t->ctx.partition = -1;
+    t->pending_cap = PROBE_PENDING_MAX;
+    t->pending = hd_calloc(t->pending_cap, sizeof(*t->pending));
     if (!(t->serde = hd_serde_new(errstr, errstr_size))) {
+        hd_free(t->pending);
         hd_free(pr);
         return NULL;
     }
@@ -41,6 +53,8 @@ void hd_probe_destroy(struct hd_probe *pr)
         return;
     hd_probe_clear(pr);
     hd_free(pr->out);
+    hd_free(pr->done);
+    hd_free(pr->task.pending);
     hd_buf_free(&pr->task.ctx.reason);
     hd_buf_free(&pr->task.ctx.enc);
     hd_serde_destroy(pr->task.serde);
@@ -117,6 +131,9 @@ void hd_probe_clear(struct hd_probe *pr)
         hd_headers_destroy(pr->out[i].headers);
     }
     pr->out_cnt = 0;
+    pr->done_cnt = 0;
+    if (!pr->task.pending_open)
+        pr->task.pending_cnt = 0;
     pr->task.ctx.code[0] = '\0';
     hd_buf_reset(&pr->task.ctx.reason);
 }
@@ -144,4 +161,48 @@ void hd__probe_capture(struct hd_probe *pr, const char *topic, const void *key, 
     o->value = dup_bytes(value, value_len);
     o->value_len = value_len;
     o->headers = (struct hd_headers *)hdrs; /* a struct hd_headers is an rd_kafka_headers_t */
+}
+
+size_t hd_probe_drain(struct hd_probe *pr, const struct hd_processor *p, void *self,
+                      int64_t deadline_ms)
+{
+    if (pr->task.pending_open && p->drain)
+        p->drain(self, &pr->task.ctx, deadline_ms);
+    return pr->task.pending_open;
+}
+
+void hd__probe_completed(struct hd_probe *pr, const struct hd_envelope *src, enum hd_verdict v)
+{
+    if (pr->done_cnt == pr->done_cap) {
+        pr->done_cap = pr->done_cap ? pr->done_cap * 2 : 8;
+        pr->done = hd_realloc(pr->done, pr->done_cap * sizeof(*pr->done));
+    }
+    pr->done[pr->done_cnt++] = (struct probe_completion){v == HD_PASS ? HD_PASS : HD_ERROR,
+                                                         src->offset};
+}
+
+size_t hd_probe_completion_count(const struct hd_probe *pr)
+{
+    return pr->done_cnt;
+}
+
+int hd_probe_completion(const struct hd_probe *pr, size_t i, enum hd_verdict *v, int64_t *offset)
+{
+    if (i >= pr->done_cnt)
+        return -1;
+    *v = pr->done[i].v;
+    *offset = pr->done[i].offset;
+    return 0;
+}
+
+const char *hd_probe_header(const struct hd_probe_output *o, const char *name, char *buf,
+                            size_t size)
+{
+    const void *v;
+    size_t n;
+    if (hd_headers_last(o->headers, name, &v, &n) || !v || n >= size)
+        return NULL;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return buf;
 }

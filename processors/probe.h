@@ -3,8 +3,10 @@
  * stands in for a task: hd_ctx_* work as in a task (tables, config, clock, verdict
  * helpers, outputs encoded with Herald's headers), but every output is captured in the
  * probe instead of being produced, and no state store is open (hd_ctx_store answers
- * NULL), and hd_ctx_defer answers NULL (no consumed message stands behind a probed
- * record, so a processor gives its verdict at once).
+ * NULL). A processor may defer a record (hd_ctx_defer, PENDING) when the record has an
+ * envelope (rec->src): hd_probe_drain then calls its drain, and each completion is kept
+ * with its verdict (hd_probe_completion), as the task's ledger would count it. The
+ * envelope (and what it points to) must stay valid until the record completes.
  *
  * Ownership: the probe borrows c and tables (they outlive it); outputs belong to the
  * probe until hd_probe_clear or hd_probe_destroy. Single-threaded.
@@ -51,7 +53,21 @@ struct hd_ctx *hd_probe_ctx(struct hd_probe *pr);
 const char *hd_probe_code(const struct hd_probe *pr);
 const char *hd_probe_reason(const struct hd_probe *pr);
 
+/* Calls p's drain (deadline: hd_mono_us() / 1000 scale, as the runtime passes it) for the
+ * records p deferred. Returns how many are still pending afterwards. */
+size_t hd_probe_drain(struct hd_probe *pr, const struct hd_processor *p, void *self,
+                      int64_t deadline_ms);
+/* Deferred records completed so far (hd_probe_clear forgets them): the i-th one's verdict
+ * (HD_PASS, or HD_ERROR when it was dead-lettered) and the offset of its envelope. Returns
+ * 0, or -1 when there is no i-th completion. */
+size_t hd_probe_completion_count(const struct hd_probe *pr);
+int hd_probe_completion(const struct hd_probe *pr, size_t i, enum hd_verdict *v, int64_t *offset);
+
 size_t hd_probe_output_count(const struct hd_probe *pr);
+/* The value of o's last header `name` as a string in buf: buf, or NULL when it has none
+ * or the value does not fit. */
+const char *hd_probe_header(const struct hd_probe_output *o, const char *name, char *buf,
+                            size_t size);
 const struct hd_probe_output *hd_probe_output(const struct hd_probe *pr, size_t i);
 /* Drops the captured outputs and the last code and reason. */
 void hd_probe_clear(struct hd_probe *pr);

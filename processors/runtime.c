@@ -218,7 +218,8 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
     t->txn_id = hd_asprintf("%s-%s-%s", c->app_id, group, c->instance_id);
     t->batch = hd_calloc((size_t)c->batch_max, sizeof(*t->batch));
     t->ledger = hd_ledger_new();
-    t->pending = hd_calloc((size_t)c->batch_max, sizeof(*t->pending));
+    t->pending_cap = (size_t)c->batch_max;
+    t->pending = hd_calloc(t->pending_cap, sizeof(*t->pending));
     t->ctx.task = t;
     t->ctx.partition = -1;
     t->crash_before = hd__crashpoint_arm("before_kafka_commit");

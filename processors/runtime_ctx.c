@@ -308,12 +308,17 @@ struct hd_pending *hd_ctx_defer(struct hd_ctx *ctx)
 {
     struct hd_task *t = ctx->task;
     const rd_kafka_message_t *m = ctx->rec ? ctx->msg : NULL;
-    if (!m || t->pending_cnt == (size_t)t->cfg->batch_max)
+    /* a probe's record has an envelope and no message (probe.h) */
+    int probed = t->probe && ctx->rec && ctx->rec->src;
+    if ((!m && !probed) || t->pending_cnt == t->pending_cap)
         return NULL;
     struct hd_pending *p = &t->pending[t->pending_cnt++];
     t->pending_open++;
     p->m = m;
-    hd__envelope_of(m, &p->src);
+    if (m)
+        hd__envelope_of(m, &p->src);
+    else
+        p->src = *ctx->rec->src;
     memcpy(p->trace_id, ctx->rec->trace_id, sizeof(p->trace_id));
     p->sub = ctx->sub;
     p->proc = ctx->proc;
@@ -329,7 +334,7 @@ void hd_ctx_enter(struct hd_ctx *ctx, struct hd_pending *p)
     memcpy(r->trace_id, p->trace_id, sizeof(r->trace_id));
     ctx->rec = r;
     ctx->msg = p->m;
-    ctx->partition = p->m->partition;
+    ctx->partition = p->src.partition;
 }
 
 void hd_ctx_complete(struct hd_ctx *ctx, struct hd_pending *p, enum hd_verdict v)
@@ -346,7 +351,10 @@ void hd_ctx_complete(struct hd_ctx *ctx, struct hd_pending *p, enum hd_verdict v
     }
     p->done = 1;
     t->pending_open--;
-    hd_ledger_verdict(t->ledger, p->m);
+    if (p->m)
+        hd_ledger_verdict(t->ledger, p->m);
+    if (t->probe)
+        hd__probe_completed(t->probe, &p->src, v);
     ctx->rec = NULL;
     ctx->msg = NULL;
     ctx->partition = -1;

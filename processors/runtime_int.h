@@ -64,7 +64,8 @@ struct hd_task {
     rd_kafka_message_t **batch;
     size_t batch_cnt;           /* records in batch (the rebalance callback may drop some) */
     struct hd_ledger *ledger;   /* consumed positions: what a commit may pass */
-    struct hd_pending *pending; /* batch_max slots: records completed later (PENDING) */
+    struct hd_pending *pending; /* pending_cap slots: records completed later (PENDING) */
+    size_t pending_cap;         /* batch_max for a task */
     size_t pending_cnt;         /* slots taken in the open transaction */
     size_t pending_open;        /* of them not completed yet */
     struct hd_record pending_rec; /* the current record while a processor completes one */
@@ -121,6 +122,8 @@ int hd__task_commit_alos(struct hd_task *t, long failures_before, char *errstr,
 /* probe.c: keeps an output of a probe's task (takes hdrs). */
 void hd__probe_capture(struct hd_probe *pr, const char *topic, const void *key, size_t key_len,
                        const void *value, size_t value_len, rd_kafka_headers_t *hdrs);
+/* probe.c: a deferred record of a probe's task completed with verdict v. */
+void hd__probe_completed(struct hd_probe *pr, const struct hd_envelope *src, enum hd_verdict v);
 
 /* runtime.c */
 void hd__task_maintain(struct hd_task *t);
