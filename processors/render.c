@@ -5,16 +5,19 @@
  * from the template store (templates/template_store.h: version, locale
  * fallback, escaping by part, channel limits) in the recipient's locale and
  * time zone. The context is the request's variables plus its recipient and
- * ids. A template that is not there is dead-lettered as template_not_found,
- * one that fails to render or breaks a channel limit as render_failed; either
- * way no channel of the request is sent. Notification ids are UUIDv5 of
- * request id + channel, so a replay yields the same ids.
+ * ids. Inline content is not rendered but held to the same channel limits.
+ * A template that is not there is dead-lettered as template_not_found, one
+ * that fails to render, or output or inline content that breaks a channel
+ * limit, as render_failed; either way no channel of the request is sent.
+ * Notification ids are UUIDv5 of request id + channel, so a replay yields
+ * the same ids.
  */
 #include <string.h>
 
 #include "core/uuid.h"
 #include "processors/processor.h"
 #include "tables/tables.h"
+#include "templates/channel_limits.h"
 #include "templates/template_store.h"
 
 /* self is the task's renderer: its buffers and ICU formatters are reused across records. */
@@ -99,16 +102,79 @@ static enum hd_verdict render_template(struct hd_tpl_renderer *tr, struct hd_ctx
     return HD_PASS;
 }
 
-/* Every channel's content into out[]; *owned says whether out[] holds strings of its own
- * (rendered) or borrows the request's inline content. */
+/* Push title and body (the text) of c cut as a template's are; a part c lacks stays NULL. */
+static int inline_push(const struct hd_channel_limits *l, struct hd_content *c, char *err,
+                       size_t err_size)
+{
+    char **part[] = {&c->title, &c->text};
+    struct hd_buf b[] = {HD_BUF_INIT, HD_BUF_INIT};
+    for (size_t i = 0; i < HD_ARRAY_SIZE(b); i++)
+        if (*part[i])
+            hd_buf_puts(&b[i], *part[i]);
+    int rc = hd_limits_apply_push(l, &b[0], &b[1], err, err_size);
+    for (size_t i = 0; i < HD_ARRAY_SIZE(b); i++) {
+        if (rc == HD_OK && *part[i]) {
+            hd_free(*part[i]);
+            *part[i] = hd_buf_steal(&b[i]);
+        }
+        hd_buf_free(&b[i]);
+    }
+    return rc;
+}
+
+/* The channel limits a template's output is held to (templates/channel_limits.h), on one
+ * channel's copy of the inline content. Returns HD_OK, or HD_ERR_INVALID with *part (the
+ * content field) and err. */
+static int inline_limits(enum hd_channel ch, struct hd_content *c, const char **part, char *err,
+                         size_t err_size)
+{
+    struct hd_channel_limits l;
+    hd_channel_limits_default(&l); /* the template store's: only tests set others */
+    const char *s;
+    switch (ch) {
+    case HD_CH_EMAIL:
+        *part = "subject";
+        s = c->subject ? c->subject : "";
+        return hd_limits_check_email_subject(&l, s, strlen(s), err, err_size);
+    case HD_CH_SMS:
+        *part = "text";
+        s = c->text ? c->text : "";
+        return hd_limits_check_sms(&l, s, strlen(s), NULL, err, err_size);
+    case HD_CH_PUSH:
+        *part = "title+text";
+        return inline_push(&l, c, err, err_size);
+    default:
+        return HD_OK;
+    }
+}
+
+/* Inline content is never rendered, but it is held to the channel limits as a template's
+ * output is (an inline subject with a line break is a header injection): each channel gets
+ * its own copy, push parts may be cut, and a broken limit is render_failed. */
+static enum hd_verdict render_inline(struct hd_ctx *ctx, const struct hd_request *r,
+                                     struct hd_content *out)
+{
+    memset(out, 0, r->channel_cnt * sizeof(*out));
+    for (size_t i = 0; i < r->channel_cnt; i++) {
+        const char *part = NULL;
+        char err[256];
+        hd_content_copy(&out[i], r->content);
+        if (inline_limits(r->channels[i], &out[i], &part, err, sizeof(err)))
+            return hd_ctx_error(ctx, "render_failed", "%s: inline content.%s: %s",
+                                hd_channel_name(r->channels[i]), part, err);
+    }
+    return HD_PASS;
+}
+
+/* Every channel's content into out[]: rendered from the template, or a copy of the inline
+ * content. *owned says whether out[] holds strings to clear. */
 static enum hd_verdict render_all(struct hd_tpl_renderer *tr, struct hd_ctx *ctx,
                                   const struct hd_request *r, struct hd_content *out, int *owned)
 {
     *owned = 0;
     if (r->content) {
-        for (size_t i = 0; i < r->channel_cnt; i++)
-            out[i] = *r->content;
-        return HD_PASS;
+        *owned = 1;
+        return render_inline(ctx, r, out);
     }
     if (!r->template_ref || !r->template_ref->key)
         return hd_ctx_error(ctx, "template_not_found",

@@ -54,14 +54,30 @@ static void build_request(struct hd_request *r, const struct hd_rule *rule, json
     hd_map_put(&r->metadata, "rule_id", rule->id);
 }
 
+/* The first of tenant_id, user_id and event_id that is not a non-empty string; NULL when all
+ * are. An empty user_id makes a request validate would dead-letter, and an empty event_id
+ * would give every such event of a tenant the same request ids, so dedup keeps only one. */
+static const char *missing_id(json_t *ev)
+{
+    static const char *const ids[] = {"tenant_id", "user_id", "event_id"};
+    for (size_t i = 0; i < HD_ARRAY_SIZE(ids); i++) {
+        const char *v = event_str(ev, ids[i]);
+        if (!v || !*v)
+            return ids[i];
+    }
+    return NULL;
+}
+
 static enum hd_verdict route_process(void *self, struct hd_ctx *ctx, struct hd_record *rec)
 {
     json_t *ev = rec->event;
     const char *topic = rec->src->topic;
+    const char *missing = missing_id(ev);
+    if (missing)
+        return hd_ctx_error(ctx, "invalid_event", "%s: empty or not a string (event needs %s)",
+                            missing, "tenant_id, user_id and event_id");
     const char *tenant = event_str(ev, "tenant_id");
     const char *event_id = event_str(ev, "event_id");
-    if (!tenant || !*tenant || !event_str(ev, "user_id") || !event_id)
-        return hd_ctx_error(ctx, "invalid_event", "event needs tenant_id, user_id and event_id");
     if (!hd_tables_tenant(hd_ctx_tables(ctx), tenant))
         return hd_ctx_error(ctx, "unknown_tenant", "tenant_id: unknown tenant \"%s\"", tenant);
 

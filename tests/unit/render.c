@@ -525,10 +525,12 @@ Test(render, inline_content_is_sent_as_is_on_every_channel)
     hd_map_put(&inline_content.data, "deep_link", "app://orders/o-1");
     req.content = &inline_content;
     req.template_ref = NULL;
-    channels(3, HD_CH_EMAIL, HD_CH_SMS, HD_CH_IN_APP);
+    for (size_t i = 0; i < HD_CH__CNT; i++)
+        chans[i] = (enum hd_channel)i;
+    req.channel_cnt = HD_CH__CNT; /* within every channel's limits, so none is changed */
     cr_assert_eq(render(), HD_PASS, "%s", hd_probe_reason(probe));
-    cr_assert_eq(hd_probe_output_count(probe), 6);
-    for (size_t i = 0; i < 3; i++) {
+    cr_assert_eq(hd_probe_output_count(probe), 2 * HD_CH__CNT);
+    for (size_t i = 0; i < HD_CH__CNT; i++) {
         struct hd_dispatch d;
         dispatch_at(2 * i, &d);
         cr_expect_eq(d.channel, chans[i]);
@@ -550,6 +552,82 @@ Test(render, inline_content_wins_over_a_template)
     render_one(HD_CH_SMS, &d);
     cr_expect_str_eq(d.rendered.text, "inline", "the template is not even looked up");
     hd_dispatch_clear(&d);
+}
+
+/* Inline content is held to the limits a template's output is: same code, and the reason
+ * says it was the inline content. */
+Test(render, an_inline_subject_with_a_line_break_is_render_failed)
+{
+    inline_content.subject = "Hi\r\nBcc: eve@example.com";
+    inline_content.text = "t";
+    req.content = &inline_content;
+    req.template_ref = NULL;
+    channels(2, HD_CH_IN_APP, HD_CH_EMAIL); /* IN_APP would go: nothing does */
+    expect_error("render_failed", "EMAIL: inline content.subject: ");
+    cr_expect(strstr(hd_probe_reason(probe), "header injection"), "%s", hd_probe_reason(probe));
+    inline_content.subject = "Hi\nBcc: eve@example.com";
+    expect_error("render_failed", "inline content.subject");
+    /* longer than RFC 5322's line */
+    char subject[1000];
+    memset(subject, 's', 999);
+    subject[999] = '\0';
+    inline_content.subject = subject;
+    expect_error("render_failed", "999 bytes");
+    /* the subject is checked on EMAIL only, and a fine one goes */
+    inline_content.subject = "Hi\r\nBcc: eve@example.com";
+    channels(1, HD_CH_IN_APP);
+    cr_expect_eq(render(), HD_PASS, "%s", hd_probe_reason(probe));
+    inline_content.subject = "Hi";
+    channels(1, HD_CH_EMAIL);
+    cr_expect_eq(render(), HD_PASS, "%s", hd_probe_reason(probe));
+}
+
+Test(render, an_inline_sms_over_the_segment_limit_or_empty_is_render_failed)
+{
+    /* 12 GSM-7 segments of 153 */
+    char *sms = hd_malloc(1700);
+    memset(sms, 'x', 1699);
+    sms[1699] = '\0';
+    inline_content.text = sms;
+    req.content = &inline_content;
+    req.template_ref = NULL;
+    channels(2, HD_CH_EMAIL, HD_CH_SMS);
+    expect_error("render_failed", "SMS: inline content.text: ");
+    cr_expect(strstr(hd_probe_reason(probe), "12 segments"), "%s", hd_probe_reason(probe));
+    /* 10 segments still go, unchanged */
+    sms[1530] = '\0';
+    struct hd_dispatch d;
+    render_one(HD_CH_SMS, &d);
+    cr_expect_str_eq(d.rendered.text, sms);
+    hd_dispatch_clear(&d);
+    /* content without a text is an empty SMS */
+    inline_content.text = NULL;
+    inline_content.title = "Title";
+    channels(1, HD_CH_SMS);
+    expect_error("render_failed", "SMS text is empty");
+    inline_content.text = "";
+    expect_error("render_failed", "inline content.text");
+    hd_free(sms);
+}
+
+Test(render, a_long_inline_push_title_is_cut_as_a_templates_is)
+{
+    char title[80];
+    memset(title, 'T', 70);
+    title[70] = '\0';
+    inline_content.title = title;
+    req.content = &inline_content;
+    req.template_ref = NULL;
+    struct hd_dispatch d;
+    render_one(HD_CH_PUSH, &d);
+    cr_assert_not_null(d.rendered.title);
+    size_t n = strlen(d.rendered.title);
+    cr_expect_eq(n, 64 + strlen("…"), "64 characters and the ellipsis: %zu bytes", n);
+    cr_expect(n >= 3 && !strcmp(d.rendered.title + n - 3, "…"), "%s", d.rendered.title);
+    cr_expect(!strncmp(d.rendered.title, title, 64));
+    cr_expect_null(d.rendered.text, "a part the content lacks stays missing");
+    hd_dispatch_clear(&d);
+    cr_expect_eq(strlen(title), 70, "the request's own content is not touched");
 }
 
 /* ---- errors: nothing of the request is sent ----------------------------------------- */
