@@ -71,17 +71,6 @@ static void teardown(void)
 
 TestSuite(probe, .init = setup, .fini = teardown);
 
-static const char *header(const struct hd_headers *h, const char *name, char *out, size_t size)
-{
-    const void *v;
-    size_t n;
-    if (hd_headers_last(h, name, &v, &n) || !v || n >= size)
-        return NULL;
-    memcpy(out, v, n);
-    out[n] = '\0';
-    return out;
-}
-
 Test(probe, passthrough_forwards_the_bytes_with_a_new_span_of_the_input_trace)
 {
     struct hd_headers *h = hd_headers_new(1);
@@ -104,7 +93,7 @@ Test(probe, passthrough_forwards_the_bytes_with_a_new_span_of_the_input_trace)
     cr_expect(o->value_len == 4 && !memcmp(o->value, "\x01\x02\x00\x03", 4),
               "bytes pass unchanged, a NUL included");
     char buf[128];
-    cr_assert(header(o->headers, "traceparent", buf, sizeof(buf)));
+    cr_assert(hd_probe_header(o, "traceparent", buf, sizeof(buf)));
     cr_expect(!strncmp(buf, "00-" TRACE "-", 36), "same trace: %s", buf);
     cr_expect(strcmp(buf, tp) != 0, "a new span id");
     hd_probe_record_clear(&rec);
@@ -154,7 +143,7 @@ Test(probe, route_turns_an_event_into_one_request_per_matching_rule)
         cr_expect_str_eq(o->topic, HD_TOPIC_REQUESTS);
         cr_expect(o->key_len == 8 && !memcmp(o->key, "acme/u-1", 8));
         char t[64];
-        cr_expect(header(o->headers, "herald-tenant", t, sizeof(t)) && !strcmp(t, "acme"));
+        cr_expect(hd_probe_header(o, "herald-tenant", t, sizeof(t)) && !strcmp(t, "acme"));
         struct hd_request r;
         memset(&r, 0, sizeof(r));
         cr_assert_eq(hd_request_decode(hd_probe_serde(probe), o->value, o->value_len, &r, err,

@@ -193,17 +193,6 @@ static void status_at(size_t i, struct hd_status_event *ev)
                  0, "output %zu (%s): %s", i, o->topic, err);
 }
 
-static const char *header(const struct hd_headers *h, const char *name, char *out, size_t size)
-{
-    const void *v;
-    size_t n;
-    if (hd_headers_last(h, name, &v, &n) || !v || n >= size)
-        return NULL;
-    memcpy(out, v, n);
-    out[n] = '\0';
-    return out;
-}
-
 /* Renders a one-channel request that must pass, and returns its rendered content in *d. */
 static void render_one(enum hd_channel ch, struct hd_dispatch *d)
 {
@@ -269,14 +258,12 @@ Test(render, notification_ids_are_uuidv5_of_request_and_channel)
         status_at(2 * i + 1, &ev);
         cr_expect_str_eq(d.notification_id, want[i]);
         cr_expect_str_eq(ev.notification_id, want[i], "the status names the same one");
-        cr_expect(header(hd_probe_output(probe, 2 * i)->headers, "herald-notification-id", h,
-                         sizeof(h)) &&
-                      !strcmp(h, want[i]),
-                  "dispatch header");
-        cr_expect(header(hd_probe_output(probe, 2 * i + 1)->headers, "herald-notification-id",
-                         h, sizeof(h)) &&
-                      !strcmp(h, want[i]),
-                  "status header");
+        const char *dh = hd_probe_header(hd_probe_output(probe, 2 * i),
+                                         "herald-notification-id", h, sizeof(h));
+        cr_expect(dh && !strcmp(dh, want[i]), "dispatch header");
+        const char *sh = hd_probe_header(hd_probe_output(probe, 2 * i + 1),
+                                         "herald-notification-id", h, sizeof(h));
+        cr_expect(sh && !strcmp(sh, want[i]), "status header");
         hd_dispatch_clear(&d);
         hd_status_event_clear(&ev);
     }
@@ -356,11 +343,11 @@ Test(render, outputs_carry_the_tenant_and_the_input_trace)
     cr_assert_eq(hd_probe_output_count(probe), 2);
     for (size_t i = 0; i < 2; i++) {
         char v[128];
-        const struct hd_headers *oh = hd_probe_output(probe, i)->headers;
-        cr_expect(header(oh, "herald-tenant", v, sizeof(v)) && !strcmp(v, "acme"));
-        cr_assert(header(oh, "traceparent", v, sizeof(v)));
+        const struct hd_probe_output *oh = hd_probe_output(probe, i);
+        cr_expect(hd_probe_header(oh, "herald-tenant", v, sizeof(v)) && !strcmp(v, "acme"));
+        cr_assert(hd_probe_header(oh, "traceparent", v, sizeof(v)));
         cr_expect(!strncmp(v, "00-" TRACE "-", 36) && strcmp(v, tp), "%s", v);
-        cr_expect_null(header(oh, "herald-attempt", v, sizeof(v)), "attempt 0 has none");
+        cr_expect_null(hd_probe_header(oh, "herald-attempt", v, sizeof(v)), "attempt 0 has none");
     }
     hd_probe_record_clear(&rec);
     hd_headers_destroy(h);

@@ -169,17 +169,6 @@ static void request_at(size_t i, struct hd_request *r)
                  0, "output %zu: %s", i, err);
 }
 
-static const char *header(const struct hd_headers *h, const char *name, char *out, size_t size)
-{
-    const void *v;
-    size_t n;
-    if (hd_headers_last(h, name, &v, &n) || !v || n >= size)
-        return NULL;
-    memcpy(out, v, n);
-    out[n] = '\0';
-    return out;
-}
-
 /* The request id route must give: UUIDv5 of "tenant/event/rule". */
 static const char *want_id(const char *tenant, const char *event, const char *rule, char *out)
 {
@@ -493,15 +482,15 @@ Test(route, output_headers_carry_the_tenant_and_the_input_trace)
     for (size_t i = 0; i < 2; i++) {
         const struct hd_probe_output *o = hd_probe_output(probe, i);
         char v[128];
-        cr_expect(header(o->headers, "herald-tenant", v, sizeof(v)) && !strcmp(v, "acme"));
-        cr_assert(header(o->headers, "traceparent", v, sizeof(v)), "output %zu", i);
+        cr_expect(hd_probe_header(o, "herald-tenant", v, sizeof(v)) && !strcmp(v, "acme"));
+        cr_assert(hd_probe_header(o, "traceparent", v, sizeof(v)), "output %zu", i);
         cr_expect_eq(strlen(v), 55, "%s", v);
         cr_expect(!strncmp(v, "00-" TRACE "-", 36), "the input's trace: %s", v);
         cr_expect(strcmp(v, tp) != 0, "a span of its own");
         snprintf(spans[i], sizeof(spans[i]), "%s", v);
-        cr_expect_null(header(o->headers, "herald-notification-id", v, sizeof(v)),
+        cr_expect_null(hd_probe_header(o, "herald-notification-id", v, sizeof(v)),
                        "a request has no notification id yet");
-        cr_expect_null(header(o->headers, "herald-attempt", v, sizeof(v)));
+        cr_expect_null(hd_probe_header(o, "herald-attempt", v, sizeof(v)));
     }
     cr_expect_str_neq(spans[0], spans[1], "each output its own span");
     hd_probe_record_clear(&rec);
@@ -516,7 +505,7 @@ Test(route, without_a_traceparent_the_outputs_share_a_new_trace)
     for (size_t i = 0; i < 2; i++) {
         char v[128], want[40];
         snprintf(want, sizeof(want), "00-%s-", rec.trace_id);
-        cr_assert(header(hd_probe_output(probe, i)->headers, "traceparent", v, sizeof(v)));
+        cr_assert(hd_probe_header(hd_probe_output(probe, i), "traceparent", v, sizeof(v)));
         cr_expect(!strncmp(v, want, 36), "%s carries %s", v, rec.trace_id);
     }
 }
