@@ -116,18 +116,17 @@ struct hd_tables_reader {
     struct hd_buf old;
 };
 
-/* The body of a stored or consumed ConfigRecord, checked; NULL with errstr. */
-static json_t *record_body(struct hd_tables_reader *r, int kind, const void *v, size_t n,
-                           char *errstr, size_t errstr_size)
+json_t *hd__tables_record_body(struct hd_serde *sd, int kind, const void *v, size_t n,
+                               char *errstr, size_t errstr_size)
 {
     const struct hd_schema *s = NULL;
-    json_t *rec = hd_serde_decode_json(r->sd, v, n, &s, errstr, errstr_size);
+    json_t *rec = hd_serde_decode_json(sd, v, n, &s, errstr, errstr_size);
     if (!rec)
         return NULL;
     json_t *body = NULL;
     const char *text = str_member(rec, "body_json"), *tenant = str_member(rec, "tenant_id");
     json_error_t je;
-    if (s != hd_serde_schema(r->sd, "ConfigRecord") || !text || !tenant)
+    if (s != hd_serde_schema(sd, "ConfigRecord") || !text || !tenant)
         hd_seterr(-1, errstr, errstr_size, "not a ConfigRecord");
     else if (!(body = json_loads(text, 0, &je)))
         hd_seterr(-1, errstr, errstr_size, "body_json: line %d column %d: %s", je.line,
@@ -151,7 +150,8 @@ static void forget_template(struct hd_tables_reader *r, struct cr_part *p, const
     char err[256];
     if (hd_store_get(p->st, key, key_len, 0, &r->old, err, sizeof(err)) != 1)
         return;
-    json_t *body = record_body(r, CR_TEMPLATE, r->old.data, r->old.len, err, sizeof(err));
+    json_t *body =
+        hd__tables_record_body(r->sd, CR_TEMPLATE, r->old.data, r->old.len, err, sizeof(err));
     if (!body)
         return;
     json_t *ver = json_object_get(body, "version");
@@ -169,7 +169,8 @@ static void apply(struct hd_tables_reader *r, struct cr_part *p, const rd_kafka_
             forget_template(r, p, m->key, m->key_len);
         rc = hd_store_delete(p->st, m->key, m->key_len, err, sizeof(err));
     } else {
-        json_t *body = record_body(r, p->kind, m->payload, m->len, err, sizeof(err));
+        json_t *body =
+            hd__tables_record_body(r->sd, p->kind, m->payload, m->len, err, sizeof(err));
         if (!body)
             hd_log_error("config", "%s[%d]@%lld key \"%.*s\": left out: %s", cr_topics[p->kind],
                          m->partition, (long long)m->offset, (int)m->key_len,
@@ -200,7 +201,7 @@ static void collect(struct hd_tables_reader *r, struct cr_part *p, json_t *list,
     const void *k, *v;
     size_t kl, vl;
     while (hd_store_iter_next(it, &k, &kl, &v, &vl) == 1) {
-        json_t *body = record_body(r, p->kind, v, vl, err, sizeof(err));
+        json_t *body = hd__tables_record_body(r->sd, p->kind, v, vl, err, sizeof(err));
         if (body && templates && hd_tpl_store_put(r->templates, body, err, sizeof(err)))
             hd_log_error("config", "template \"%.*s\": %s", (int)kl, (const char *)k, err);
         if (body && !templates)

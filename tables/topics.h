@@ -50,4 +50,13 @@ uint64_t hd_tables_reader_generation(struct hd_tables_reader *r);
 /* Stops the thread and closes the stores. Accepts NULL. */
 void hd_tables_reader_stop(struct hd_tables_reader *r);
 
+/* The reader's check of one record value (internal, for tests/unit/topics_reader.c): the
+ * body of a ConfigRecord of kind index `kind` (the index in hd_tables_kinds), decoded and
+ * checked as the reader applies it: a ConfigRecord, body_json parsed, its tenant_id the
+ * record's, the body valid for the kind. Returns the body (caller decrefs), or NULL with
+ * errstr saying why the record is left out. */
+struct hd_serde;
+json_t *hd__tables_record_body(struct hd_serde *sd, int kind, const void *v, size_t n,
+                               char *errstr, size_t errstr_size);
+
 #endif

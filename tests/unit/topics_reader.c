@@ -13,7 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/hd.h"
+#include "schemas/records.h"
+#include "schemas/serde.h"
 #include "tables/publish.h"
 #include "tables/tables.h"
 #include "tables/topics.h"
@@ -439,4 +442,73 @@ Test(topics_reader, a_null_list_or_a_body_that_is_no_object_is_refused)
     cr_expect_str_eq(err, "tenant: tenant_id: required");
     cr_expect_eq(record_id("rule", "\"acme/r1\"", tenant, id, err), -1);
     cr_expect_str_eq(err, "rule: tenant_id: required");
+}
+
+/* ---- the reader's check of a consumed record (hd__tables_record_body) ---------------- */
+
+/* A ConfigRecord's bytes as `herald config` publishes them: tenant, id and the body as
+ * JSON text. */
+static void config_record(struct hd_serde *sd, const char *tenant, const char *body_json,
+                          struct hd_buf *out)
+{
+    char err[512];
+    json_t *rec = json_pack("{s:s,s:s,s:s,s:I}", "tenant_id", tenant, "id", "x", "body_json",
+                            body_json, "updated_at", (json_int_t)1795456513000);
+    hd_buf_reset(out);
+    cr_assert_eq(hd_serde_encode_json(sd, hd_serde_schema(sd, "ConfigRecord"), rec, out, err,
+                                      sizeof(err)),
+                 0, "%s", err);
+    json_decref(rec);
+}
+
+Test(topics_reader, the_reader_takes_a_valid_record_and_leaves_out_each_kind_of_bad_one)
+{
+    char err[512];
+    struct hd_serde *sd = hd_serde_new(err, sizeof(err));
+    cr_assert_not_null(sd, "%s", err);
+    struct hd_buf b = HD_BUF_INIT;
+    enum { TENANT = 0, RULE = 1 };
+
+    config_record(sd, "acme", "{\"tenant_id\":\"acme\",\"name\":\"Acme\"}", &b);
+    json_t *body = hd__tables_record_body(sd, TENANT, b.data, b.len, err, sizeof(err));
+    cr_assert_not_null(body, "%s", err);
+    cr_expect_str_eq(json_string_value(json_object_get(body, "name")), "Acme");
+    json_decref(body);
+
+    static const struct {
+        int kind;
+        const char *tenant, *body, *want;
+    } bad[] = {
+        {TENANT, "acme", "{\"tenant_id\":\"acme\",", "body_json: line 1"},
+        {TENANT, "acme", "{\"tenant_id\":\"globex\"}", "differs from the record's \"acme\""},
+        {TENANT, "acme", "{\"name\":\"no tenant\"}", "body tenant_id differs"},
+        {TENANT, "acme", "{\"tenant_id\":\"acme\",\"dedup_ttl_ms\":{\"EMAIL\":\"soon\"}}",
+         "dedup_ttl_ms"},
+        {RULE, "acme", "{\"tenant_id\":\"acme\",\"id\":\"r\",\"event_type\":\"order.created\"}",
+         "channels"},
+    };
+    for (size_t i = 0; i < HD_ARRAY_SIZE(bad); i++) {
+        config_record(sd, bad[i].tenant, bad[i].body, &b);
+        err[0] = '\0';
+        body = hd__tables_record_body(sd, bad[i].kind, b.data, b.len, err, sizeof(err));
+        cr_expect_null(body, "case %zu was taken", i);
+        json_decref(body);
+        cr_expect(strstr(err, bad[i].want), "case %zu: \"%s\" lacks \"%s\"", i, err,
+                  bad[i].want);
+    }
+
+    /* another record type on a config topic, and bytes that are no record at all */
+    struct hd_user_action ua = {.action_id = "a", .tenant_id = "acme", .user_id = "u",
+                                .notification_id = "n", .action = HD_ACT_READ,
+                                .occurred_at = 1, .channel = HD_CH_IN_APP};
+    hd_buf_reset(&b);
+    cr_assert_eq(hd_user_action_encode(sd, &ua, &b, err, sizeof(err)), 0, "%s", err);
+    err[0] = '\0';
+    cr_expect_null(hd__tables_record_body(sd, TENANT, b.data, b.len, err, sizeof(err)));
+    cr_expect(strstr(err, "not a ConfigRecord"), "%s", err);
+    err[0] = '\0';
+    cr_expect_null(hd__tables_record_body(sd, TENANT, "garbage", 7, err, sizeof(err)));
+    cr_expect(err[0], "an undecodable record says why");
+    hd_buf_free(&b);
+    hd_serde_destroy(sd);
 }
