@@ -155,6 +155,8 @@ void hd_conf_describe(const char *plugin, const struct hd_conf_entry *map, void 
             fprintf(f, "  default %s", e->def);
         if (e->required)
             fprintf(f, "  required");
+        if (e->tenant)
+            fprintf(f, "  per tenant: %s", e->tenant);
         fprintf(f, "\n      %s\n", e->help ? e->help : "");
     }
 }

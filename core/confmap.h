@@ -6,7 +6,8 @@
  *
  * Where a value comes from, first found wins: an override set on the process
  * configuration (hd_config_plugin_set: `herald demo`, the benches and tests set values
- * this way), the entry's environment variable, the entry's default. A value is checked
+ * this way), the entry's environment variable, the entry's default. An entry may also
+ * name the tenant-config field that overrides it per tenant (`tenant`). A value is checked
  * against its type and bounds when the map is loaded, so a bad one stops the start with
  * an error naming the plugin, the key and the variable ("outbox.dir (HERALD_OUTBOX_DIR):
  * ..."). Loaded values are immutable; any thread may read them.
@@ -33,6 +34,11 @@ struct hd_conf_entry {
     int required;      /* unset is an error */
     long long min, max;
     const char *help;  /* one line: what it does */
+    /* The tenant-config field that overrides it for one tenant ("dedup_ttl_ms.EMAIL" in a
+     * tenant record), NULL when none. Such a field is checked where tenant records are
+     * (tables/: herald config and the config reader), and the plugin reads it from the
+     * tenant (tables.h) when it handles that tenant's records. */
+    const char *tenant;
 };
 
 /* A plugin's loaded values. */

@@ -31,10 +31,31 @@
 
 static const char *const dedup_stores[] = {"dedup", NULL};
 
-int64_t hd__dedup_ttl_ms(const struct hd_tenant *tn, enum hd_channel ch)
+/* The process's windows (dedup.window_ms.<channel>); a tenant's dedup_ttl_ms wins. */
+static const struct hd_conf_entry dedup_config[] = {
+    {"window_ms.email", HD_CONF_INT, "86400000", "HERALD_DEDUP_WINDOW_MS_EMAIL", 0, 1000,
+     31536000000LL, "EMAIL idempotency window", "dedup_ttl_ms.EMAIL"},
+    {"window_ms.sms", HD_CONF_INT, "86400000", "HERALD_DEDUP_WINDOW_MS_SMS", 0, 1000,
+     31536000000LL, "SMS idempotency window", "dedup_ttl_ms.SMS"},
+    {"window_ms.push", HD_CONF_INT, "3600000", "HERALD_DEDUP_WINDOW_MS_PUSH", 0, 1000,
+     31536000000LL, "PUSH idempotency window", "dedup_ttl_ms.PUSH"},
+    {"window_ms.whatsapp", HD_CONF_INT, "86400000", "HERALD_DEDUP_WINDOW_MS_WHATSAPP", 0, 1000,
+     31536000000LL, "WHATSAPP idempotency window", "dedup_ttl_ms.WHATSAPP"},
+    {"window_ms.chat", HD_CONF_INT, "86400000", "HERALD_DEDUP_WINDOW_MS_CHAT", 0, 1000,
+     31536000000LL, "CHAT idempotency window", "dedup_ttl_ms.CHAT"},
+    {"window_ms.webhook", HD_CONF_INT, "86400000", "HERALD_DEDUP_WINDOW_MS_WEBHOOK", 0, 1000,
+     31536000000LL, "WEBHOOK idempotency window", "dedup_ttl_ms.WEBHOOK"},
+    {"window_ms.in_app", HD_CONF_INT, "604800000", "HERALD_DEDUP_WINDOW_MS_IN_APP", 0, 1000,
+     31536000000LL, "IN_APP idempotency window", "dedup_ttl_ms.IN_APP"},
+    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL},
+};
+
+int64_t hd__dedup_ttl_ms(const struct hd_tenant *tn, const int64_t *window, enum hd_channel ch)
 {
     if (tn && tn->dedup_ttl_ms[ch] > 0)
         return tn->dedup_ttl_ms[ch];
+    if (window && window[ch] > 0)
+        return window[ch];
     switch (ch) {
     case HD_CH_PUSH: return 1 * HOUR_MS;
     case HD_CH_IN_APP: return 7 * 24 * HOUR_MS;
@@ -93,12 +114,26 @@ struct dedup {
     struct hd_buf key;
     struct hd_buf val; /* the first notification id of a duplicate */
     struct hd_buf req; /* and its request id ("" when the value predates DedupEntry) */
+    int64_t window[HD_CH__CNT]; /* the process's windows, from dedup_config */
 };
 
 static int dedup_init(void **self, const struct hd_task_env *env, char *errstr,
                       size_t errstr_size)
 {
-    *self = hd_calloc(1, sizeof(struct dedup));
+    if (!env->conf)
+        return hd_seterr(-1, errstr, errstr_size, "dedup: its settings were not loaded");
+    struct dedup *d = hd_calloc(1, sizeof(*d));
+    for (int ch = 0; ch < HD_CH__CNT; ch++) {
+        char key[64], lower[32];
+        const char *n = hd_channel_name((enum hd_channel)ch);
+        size_t i = 0;
+        for (; n[i] && i + 1 < sizeof(lower); i++)
+            lower[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] + 32 : n[i]);
+        lower[i] = '\0';
+        snprintf(key, sizeof(key), "window_ms.%s", lower);
+        d->window[ch] = hd_conf_int(env->conf, key);
+    }
+    *self = d;
     return 0;
 }
 
@@ -180,7 +215,8 @@ int hd__dedup_put(struct hd_store *st, struct hd_serde *sd, const void *key, siz
 }
 
 int hd__dedup_seen(struct hd_store *st, struct hd_serde *sd, const struct hd_tenant *tn,
-                   const struct hd_request *r, enum hd_channel ch, int64_t now_ms,
+                   const int64_t *window, const struct hd_request *r, enum hd_channel ch,
+                   int64_t now_ms,
                    struct hd_buf *key, struct hd_buf *first, struct hd_buf *first_request,
                    char *errstr, size_t errstr_size)
 {
@@ -212,7 +248,7 @@ int hd__dedup_seen(struct hd_store *st, struct hd_serde *sd, const struct hd_ten
     char nid[HD_UUID_STRLEN];
     hd_notification_id(r->request_id, hd_channel_name(ch), nid);
     if (put_entry(st, sd, schema, key->data, key->len, nid, r->request_id, now_ms,
-                  now_ms + hd__dedup_ttl_ms(tn, ch), errstr, errstr_size))
+                  now_ms + hd__dedup_ttl_ms(tn, window, ch), errstr, errstr_size))
         return -1;
     return 0;
 }
@@ -242,8 +278,8 @@ static enum hd_verdict dedup_process(void *self, struct hd_ctx *ctx, struct hd_r
     const struct hd_tenant *tn = hd_tables_tenant(hd_ctx_tables(ctx), r->tenant_id);
     for (size_t i = 0; i < r->channel_cnt; i++) {
         enum hd_channel ch = r->channels[i];
-        int seen = hd__dedup_seen(st, hd_ctx_serde(ctx), tn, r, ch, hd_ctx_now(ctx), &d->key,
-                                  &d->val, &d->req, err, sizeof(err));
+        int seen = hd__dedup_seen(st, hd_ctx_serde(ctx), tn, d->window, r, ch, hd_ctx_now(ctx),
+                                  &d->key, &d->val, &d->req, err, sizeof(err));
         if (seen < 0)
             return hd_ctx_retry(ctx, "state_error", "%s", err);
         if (seen) {
@@ -265,4 +301,5 @@ const struct hd_processor hd_proc_dedup = {
     .process = dedup_process,
     .exit = dedup_exit,
     .stores = dedup_stores,
+    .config = dedup_config,
 };

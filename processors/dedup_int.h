@@ -17,8 +17,9 @@
 #include "tables/tables.h"
 
 /* The window for channel ch: the tenant's dedup_ttl_ms for it when set (tn may be NULL),
- * else EMAIL 24 h, PUSH 1 h, IN_APP 7 d, any other channel 24 h. */
-int64_t hd__dedup_ttl_ms(const struct hd_tenant *tn, enum hd_channel ch);
+ * else window[ch], the process's setting (dedup.window_ms.<channel>), else (window NULL)
+ * the built-in EMAIL 24 h, PUSH 1 h, IN_APP 7 d, any other channel 24 h. */
+int64_t hd__dedup_ttl_ms(const struct hd_tenant *tn, const int64_t *window, enum hd_channel ch);
 
 /* The store key of request r on channel ch, written to key (reset first): tenant, the
  * idempotency key when r has one, else a SHA-256 of user, channel, template, content and
@@ -32,7 +33,8 @@ void hd__dedup_key(const struct hd_request *r, enum hd_channel ch, struct hd_buf
  * errstr (a store failure, or a value that is neither a DedupEntry nor a bare id).
  * key, first and first_request are the caller's buffers; sd encodes and decodes. */
 int hd__dedup_seen(struct hd_store *st, struct hd_serde *sd, const struct hd_tenant *tn,
-                   const struct hd_request *r, enum hd_channel ch, int64_t now_ms,
+                   const int64_t *window, const struct hd_request *r, enum hd_channel ch,
+                   int64_t now_ms,
                    struct hd_buf *key, struct hd_buf *first, struct hd_buf *first_request,
                    char *errstr, size_t errstr_size);
 

@@ -15,7 +15,9 @@
 #include "core/buf.h"
 #include "core/hd.h"
 #include "core/uuid.h"
+#include "core/confmap.h"
 #include "processors/dedup_int.h"
+#include "processors/registry.h"
 #include "schemas/serde.h"
 #include "state/store.h"
 #include "tables/tables.h"
@@ -76,7 +78,7 @@ static struct hd_request request(const char *request_id, const char *vars)
 static int seen(const struct hd_tenant *tn, const struct hd_request *r, enum hd_channel ch,
                 int64_t now)
 {
-    int rc = hd__dedup_seen(s, sd, tn, r, ch, now, &key, &val, &req, err, sizeof(err));
+    int rc = hd__dedup_seen(s, sd, tn, NULL, r, ch, now, &key, &val, &req, err, sizeof(err));
     cr_assert_geq(rc, 0, "dedup: %s", err);
     return rc;
 }
@@ -98,12 +100,12 @@ TestSuite(dedup, .init = setup, .fini = teardown);
 
 Test(dedup, default_windows_are_email_24h_push_1h_in_app_7d_others_24h)
 {
-    cr_expect_eq(hd__dedup_ttl_ms(NULL, HD_CH_EMAIL), 24 * HOUR);
-    cr_expect_eq(hd__dedup_ttl_ms(NULL, HD_CH_PUSH), 1 * HOUR);
-    cr_expect_eq(hd__dedup_ttl_ms(NULL, HD_CH_IN_APP), 7 * 24 * HOUR);
+    cr_expect_eq(hd__dedup_ttl_ms(NULL, NULL, HD_CH_EMAIL), 24 * HOUR);
+    cr_expect_eq(hd__dedup_ttl_ms(NULL, NULL, HD_CH_PUSH), 1 * HOUR);
+    cr_expect_eq(hd__dedup_ttl_ms(NULL, NULL, HD_CH_IN_APP), 7 * 24 * HOUR);
     const enum hd_channel others[] = {HD_CH_SMS, HD_CH_WHATSAPP, HD_CH_CHAT, HD_CH_WEBHOOK};
     for (size_t i = 0; i < HD_ARRAY_SIZE(others); i++)
-        cr_expect_eq(hd__dedup_ttl_ms(NULL, others[i]), 24 * HOUR, "%s",
+        cr_expect_eq(hd__dedup_ttl_ms(NULL, NULL, others[i]), 24 * HOUR, "%s",
                      hd_channel_name(others[i]));
 }
 
@@ -116,10 +118,48 @@ Test(dedup, a_tenant_override_replaces_only_its_channels_window)
     cr_assert_not_null(t, "%s", err);
     const struct hd_tenant *tn = hd_tables_tenant(t, "t");
     cr_assert_not_null(tn);
-    cr_expect_eq(hd__dedup_ttl_ms(tn, HD_CH_EMAIL), 60000);
-    cr_expect_eq(hd__dedup_ttl_ms(tn, HD_CH_PUSH), 1 * HOUR, "other channels keep the default");
-    cr_expect_eq(hd__dedup_ttl_ms(hd_tables_tenant(t, "plain"), HD_CH_EMAIL), 24 * HOUR);
+    cr_expect_eq(hd__dedup_ttl_ms(tn, NULL, HD_CH_EMAIL), 60000);
+    cr_expect_eq(hd__dedup_ttl_ms(tn, NULL, HD_CH_PUSH), 1 * HOUR,
+                 "other channels keep the default");
+    cr_expect_eq(hd__dedup_ttl_ms(hd_tables_tenant(t, "plain"), NULL, HD_CH_EMAIL), 24 * HOUR);
+    /* the process's windows (dedup.window_ms.<channel>) stand between the two */
+    int64_t window[HD_CH__CNT] = {[HD_CH_EMAIL] = 5000, [HD_CH_PUSH] = 7000};
+    cr_expect_eq(hd__dedup_ttl_ms(tn, window, HD_CH_EMAIL), 60000, "the tenant wins");
+    cr_expect_eq(hd__dedup_ttl_ms(tn, window, HD_CH_PUSH), 7000);
+    cr_expect_eq(hd__dedup_ttl_ms(hd_tables_tenant(t, "plain"), window, HD_CH_EMAIL), 5000);
+    cr_expect_eq(hd__dedup_ttl_ms(NULL, window, HD_CH_SMS), 24 * HOUR, "unset: built in");
     hd_tables_destroy(t);
+}
+
+Test(dedup, its_settings_cover_every_channel_and_name_the_tenant_field)
+{
+    const struct hd_processor *p = hd_processor_find("dedup");
+    cr_assert_not_null(p);
+    struct hd_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    hd_config_plugin_set(&cfg, "dedup.window_ms.push", "120000");
+    struct hd_conf *c = hd_conf_load("dedup", p->config, &cfg, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    cr_expect_eq(hd_conf_int(c, "window_ms.push"), 120000);
+    cr_expect_eq(hd_conf_int(c, "window_ms.in_app"), 7 * 24 * HOUR, "the built-in default");
+    cr_expect_eq(hd_conf_int(c, "window_ms.email"), 24 * HOUR);
+    size_t n = 0;
+    for (const struct hd_conf_entry *e = p->config; e->key; e++, n++)
+        cr_expect(e->tenant && !strncmp(e->tenant, "dedup_ttl_ms.", 13), "%s", e->key);
+    cr_expect_eq(n, HD_CH__CNT, "one window per channel");
+    /* init reads every channel's window (a missing key would abort) */
+    void *self = NULL;
+    struct hd_task_env env = {.config = &cfg, .conf = c};
+    cr_assert_eq(p->init(&self, &env, err, sizeof(err)), 0, "%s", err);
+    p->exit(self);
+    hd_conf_destroy(c);
+    hd_config_clear(&cfg);
+    /* a window out of its bounds is refused naming it */
+    memset(&cfg, 0, sizeof(cfg));
+    hd_config_plugin_set(&cfg, "dedup.window_ms.sms", "10");
+    cr_expect_null(hd_conf_load("dedup", p->config, &cfg, err, sizeof(err)));
+    cr_expect(strstr(err, "dedup.window_ms.sms"), "%s", err);
+    hd_config_clear(&cfg);
 }
 
 Test(dedup, second_request_inside_the_window_is_a_duplicate_of_the_first)
@@ -281,8 +321,9 @@ Test(dedup, a_value_that_is_neither_is_an_error)
     hd__dedup_key(&a, HD_CH_IN_APP, &key);
     cr_assert_eq(hd_store_put(s, key.data, key.len, "not an id", 9, NOW + HOUR, err,
                               sizeof(err)), 0, "%s", err);
-    cr_expect_eq(hd__dedup_seen(s, sd, NULL, &a, HD_CH_IN_APP, NOW, &key, &val, &req, err,
-                                sizeof(err)), -1);
+    cr_expect_eq(hd__dedup_seen(s, sd, NULL, NULL, &a, HD_CH_IN_APP, NOW, &key, &val, &req,
+                                err, sizeof(err)),
+                 -1);
     cr_expect(strstr(err, "dedup value: store value is not a DedupEntry record") != NULL,
               "error: %s", err);
 }
