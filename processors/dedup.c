@@ -124,13 +124,8 @@ static int dedup_init(void **self, const struct hd_task_env *env, char *errstr,
         return hd_seterr(-1, errstr, errstr_size, "dedup: its settings were not loaded");
     struct dedup *d = hd_calloc(1, sizeof(*d));
     for (int ch = 0; ch < HD_CH__CNT; ch++) {
-        char key[64], lower[32];
-        const char *n = hd_channel_name((enum hd_channel)ch);
-        size_t i = 0;
-        for (; n[i] && i + 1 < sizeof(lower); i++)
-            lower[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] + 32 : n[i]);
-        lower[i] = '\0';
-        snprintf(key, sizeof(key), "window_ms.%s", lower);
+        char key[64];
+        snprintf(key, sizeof(key), "window_ms.%s", hd_channel_slug((enum hd_channel)ch));
         d->window[ch] = hd_conf_int(env->conf, key);
     }
     *self = d;

@@ -156,25 +156,13 @@ int hd_ctx_emit_status(struct hd_ctx *ctx, const struct hd_status_event *ev)
                             ev->notification_id, ev->attempt);
 }
 
-/* "IN_APP" -> "in_app": the suffix of herald.dispatch.<channel>. */
-static const char *channel_suffix(enum hd_channel c, char *out, size_t out_size)
-{
-    const char *n = hd_channel_name(c);
-    size_t i = 0;
-    for (; n[i] && i + 1 < out_size; i++)
-        out[i] = (char)(n[i] >= 'A' && n[i] <= 'Z' ? n[i] + 32 : n[i]);
-    out[i] = '\0';
-    return out;
-}
-
 int hd_ctx_emit_dispatch(struct hd_ctx *ctx, const struct hd_dispatch *d)
 {
-    char err[512], topic[64], suffix[32];
+    char err[512], topic[64];
     hd_buf_reset(&ctx->enc);
     if (hd_dispatch_encode(ctx->task->serde, d, &ctx->enc, err, sizeof(err)))
         return hd__ctx_encode_failed(ctx, "Dispatch", err);
-    snprintf(topic, sizeof(topic), "%s%s", HD_TOPIC_DISPATCH_PREFIX,
-             channel_suffix(d->channel, suffix, sizeof(suffix)));
+    snprintf(topic, sizeof(topic), "%s%s", HD_TOPIC_DISPATCH_PREFIX, hd_channel_slug(d->channel));
     return ctx_emit_encoded(ctx, topic, d->tenant_id, d->user_id, d->notification_id, d->attempt);
 }
 

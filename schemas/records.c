@@ -25,6 +25,9 @@
 
 static const char *const hd_channel_names[HD_CH__CNT] = {
     "EMAIL", "SMS", "PUSH", "WHATSAPP", "CHAT", "WEBHOOK", "IN_APP"};
+/* The channels in lower case: the suffix of herald.dispatch.<channel> and of settings. */
+static const char *const hd_channel_slugs[HD_CH__CNT] = {
+    "email", "sms", "push", "whatsapp", "chat", "webhook", "in_app"};
 static const char *const hd_category_names[HD_CAT__CNT] = {
     "TRANSACTIONAL", "MARKETING", "SYSTEM", "ALERT"};
 static const char *const hd_priority_names[HD_PRIO__CNT] = {"LOW", "NORMAL", "HIGH", "URGENT"};
@@ -60,6 +63,11 @@ static int hd_enum_parse(const char *const *names, int cnt, const char *s)
     }
 
 HD_ENUM_FUNCS(channel, enum hd_channel, hd_channel_names, HD_CH__CNT)
+
+const char *hd_channel_slug(enum hd_channel c)
+{
+    return hd_enum_name(hd_channel_slugs, HD_CH__CNT, (int)c);
+}
 HD_ENUM_FUNCS(category, enum hd_category, hd_category_names, HD_CAT__CNT)
 HD_ENUM_FUNCS(priority, enum hd_priority, hd_priority_names, HD_PRIO__CNT)
 HD_ENUM_FUNCS(status, enum hd_status, hd_status_names, HD_ST__CNT)

@@ -31,6 +31,8 @@ enum hd_user_action_kind { HD_ACT_READ = 0, HD_ACT_UNREAD, HD_ACT_DELETE, HD_ACT
 
 /* Enum symbols exactly as in the .avsc ("EMAIL", "IN_APP", "QUEUED", ...). */
 const char *hd_channel_name(enum hd_channel c);
+/* "email", ..., "in_app": the suffix of herald.dispatch.<channel> and of plugin settings. */
+const char *hd_channel_slug(enum hd_channel c);
 const char *hd_category_name(enum hd_category c);
 const char *hd_priority_name(enum hd_priority p);
 const char *hd_status_name(enum hd_status s);

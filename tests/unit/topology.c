@@ -4,6 +4,7 @@
  * sub-topology decodes (the check hd_task_new makes at start).
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "connectors/channels/channel.h"
@@ -130,4 +131,21 @@ Test(topology, every_chain_is_made_of_registered_processors_with_loadable_settin
     for (size_t i = 0; i < nv; i++)
         cr_expect(hd_channel_provider_find(provs[i]->name) == provs[i], "%s", provs[i]->name);
     cr_expect_null(hd_channel_provider_find("nonesuch"));
+}
+
+Test(topology, every_channel_has_its_dispatch_topic_in_the_catalogue)
+{
+    for (int ch = 0; ch < HD_CH__CNT; ch++) {
+        char topic[64];
+        snprintf(topic, sizeof(topic), "%s%s", HD_TOPIC_DISPATCH_PREFIX,
+                 hd_channel_slug((enum hd_channel)ch));
+        const struct hd_topic *t = hd_topic_find(topic);
+        cr_assert_not_null(t, "%s is not in the catalogue", topic);
+        cr_expect_eq(t->role, HD_ROLE_DISPATCH, "%s", topic);
+        const char *name = hd_channel_name((enum hd_channel)ch), *slug = t->name + 16;
+        cr_expect_eq(strlen(slug), strlen(name));
+        for (size_t i = 0; name[i]; i++)
+            cr_expect_eq(slug[i], name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i],
+                         "%s vs %s", slug, name);
+    }
 }
