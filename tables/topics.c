@@ -1,5 +1,5 @@
 /*
- * The config reader (see config_topics.h): compacted config topics -> local
+ * The config reader (see topics.h): compacted config topics -> local
  * stores -> table snapshots and the template store.
  */
 #include "tables/topics.h"
