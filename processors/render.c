@@ -102,66 +102,46 @@ static enum hd_verdict render_template(struct hd_tpl_renderer *tr, struct hd_ctx
     return HD_PASS;
 }
 
-/* Push title and body (the text) of c cut as a template's are; a part c lacks stays NULL. */
-static int inline_push(const struct hd_channel_limits *l, struct hd_content *c, char *err,
-                       size_t err_size)
-{
-    char **part[] = {&c->title, &c->text};
-    struct hd_buf b[] = {HD_BUF_INIT, HD_BUF_INIT};
-    for (size_t i = 0; i < HD_ARRAY_SIZE(b); i++)
-        if (*part[i])
-            hd_buf_puts(&b[i], *part[i]);
-    int rc = hd_limits_apply_push(l, &b[0], &b[1], err, err_size);
-    for (size_t i = 0; i < HD_ARRAY_SIZE(b); i++) {
-        if (rc == HD_OK && *part[i]) {
-            hd_free(*part[i]);
-            *part[i] = hd_buf_steal(&b[i]);
-        }
-        hd_buf_free(&b[i]);
-    }
-    return rc;
-}
-
-/* The channel limits a template's output is held to (templates/channel_limits.h), on one
- * channel's copy of the inline content. Returns HD_OK, or HD_ERR_INVALID with *part (the
- * content field) and err. */
-static int inline_limits(enum hd_channel ch, struct hd_content *c, const char **part, char *err,
-                         size_t err_size)
-{
-    struct hd_channel_limits l;
-    hd_channel_limits_default(&l); /* the template store's: only tests set others */
-    const char *s;
-    switch (ch) {
-    case HD_CH_EMAIL:
-        *part = "subject";
-        s = c->subject ? c->subject : "";
-        return hd_limits_check_email_subject(&l, s, strlen(s), err, err_size);
-    case HD_CH_SMS:
-        *part = "text";
-        s = c->text ? c->text : "";
-        return hd_limits_check_sms(&l, s, strlen(s), NULL, err, err_size);
-    case HD_CH_PUSH:
-        *part = "title+text";
-        return inline_push(&l, c, err, err_size);
-    default:
-        return HD_OK;
-    }
-}
-
-/* Inline content is never rendered, but it is held to the channel limits as a template's
- * output is (an inline subject with a line break is a header injection): each channel gets
- * its own copy, push parts may be cut, and a broken limit is render_failed. */
+/* Inline content is never rendered, but it is held to the channel limits a template's
+ * output is (hd_limits_apply, with the template store's limits; an inline subject with a
+ * line break is a header injection): each channel gets its own copy, whose push title and
+ * text may be cut, and a broken limit is render_failed. */
 static enum hd_verdict render_inline(struct hd_ctx *ctx, const struct hd_request *r,
                                      struct hd_content *out)
 {
+    struct hd_channel_limits l;
+    hd_tpl_store_limits(hd_tables_templates(hd_ctx_tables(ctx)), &l);
     memset(out, 0, r->channel_cnt * sizeof(*out));
     for (size_t i = 0; i < r->channel_cnt; i++) {
+        enum hd_channel ch = r->channels[i];
+        hd_content_copy(&out[i], r->content);
+        /* the parts the limits look at: the subject (EMAIL), else the title and the text */
+        char **first = ch == HD_CH_EMAIL ? &out[i].subject
+                       : ch == HD_CH_PUSH ? &out[i].title
+                                          : &out[i].text;
+        char **second = ch == HD_CH_PUSH ? &out[i].text : NULL;
+        struct hd_buf a = HD_BUF_INIT, b = HD_BUF_INIT;
+        if (*first)
+            hd_buf_puts(&a, *first);
+        if (second && *second)
+            hd_buf_puts(&b, *second);
         const char *part = NULL;
         char err[256];
-        hd_content_copy(&out[i], r->content);
-        if (inline_limits(r->channels[i], &out[i], &part, err, sizeof(err)))
+        int rc = hd_limits_apply(&l, ch, &a, &b, &part, err, sizeof(err));
+        if (rc == HD_OK && ch == HD_CH_PUSH) { /* cut parts replace the copy's; absent stay */
+            char **parts[] = {first, second};
+            struct hd_buf *bufs[] = {&a, &b};
+            for (size_t k = 0; k < 2; k++)
+                if (*parts[k]) {
+                    hd_free(*parts[k]);
+                    *parts[k] = hd_buf_steal(bufs[k]);
+                }
+        }
+        hd_buf_free(&a);
+        hd_buf_free(&b);
+        if (rc)
             return hd_ctx_error(ctx, "render_failed", "%s: inline content.%s: %s",
-                                hd_channel_name(r->channels[i]), part, err);
+                                hd_channel_name(ch), part, err);
     }
     return HD_PASS;
 }

@@ -190,3 +190,24 @@ int hd_limits_check_email_subject(const struct hd_channel_limits *l, const char 
                          l->email_subject_bytes);
     return HD_OK;
 }
+
+int hd_limits_apply(const struct hd_channel_limits *l, enum hd_channel ch, struct hd_buf *first,
+                    struct hd_buf *second, const char **part, char *errstr, size_t errstr_size)
+{
+    switch (ch) {
+    case HD_CH_EMAIL:
+        *part = "subject";
+        return hd_limits_check_email_subject(l, first->data ? first->data : "", first->len,
+                                             errstr, errstr_size);
+    case HD_CH_SMS:
+        *part = "text";
+        return hd_limits_check_sms(l, first->data ? first->data : "", first->len, NULL, errstr,
+                                   errstr_size);
+    case HD_CH_PUSH:
+        *part = "title+body";
+        return hd_limits_apply_push(l, first, second, errstr, errstr_size);
+    default:
+        *part = NULL;
+        return HD_OK;
+    }
+}

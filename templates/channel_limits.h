@@ -24,6 +24,7 @@
 
 #include "core/buf.h"
 #include "core/hd.h"
+#include "schemas/records.h"
 
 enum hd_sms_encoding { HD_SMS_GSM7, HD_SMS_UCS2 };
 
@@ -62,6 +63,13 @@ int hd_limits_apply_push(const struct hd_channel_limits *l, struct hd_buf *title
 /* Checks a rendered subject. Returns HD_OK or HD_ERR_INVALID with errstr. */
 int hd_limits_check_email_subject(const struct hd_channel_limits *l, const char *subject,
                                   size_t len, char *errstr, size_t errstr_size);
+
+/* The limits of channel ch on a message's parts: EMAIL its subject (first), SMS its text
+ * (first), PUSH its title (first) and body (second), cut to fit; other channels have
+ * none. Returns HD_OK, or HD_ERR_INVALID with *part naming the part and errstr. The one
+ * check that rendered templates and inline content both go through. */
+int hd_limits_apply(const struct hd_channel_limits *l, enum hd_channel ch, struct hd_buf *first,
+                    struct hd_buf *second, const char **part, char *errstr, size_t errstr_size);
 
 /* Cuts the UTF-8 text in b to at most max_chars characters, the last being
  * "…" when it was cut (max_chars 0 empties it). Returns 1 when it cut, 0 when

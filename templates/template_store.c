@@ -496,6 +496,13 @@ void hd_tpl_store_destroy(struct hd_tpl_store *s)
     hd_free(s);
 }
 
+void hd_tpl_store_limits(struct hd_tpl_store *s, struct hd_channel_limits *out)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    *out = s->limits;
+    pthread_rwlock_unlock(&s->lock);
+}
+
 void hd_tpl_store_set_limits(struct hd_tpl_store *s, const struct hd_channel_limits *l)
 {
     pthread_rwlock_wrlock(&s->lock);
@@ -694,19 +701,8 @@ static int apply_limits(const struct hd_channel_limits *l, const struct version 
                         size_t errstr_size)
 {
     char err[256];
-    int rc = HD_OK;
     const char *part = NULL;
-    if (ch == HD_CH_EMAIL) {
-        part = "subject";
-        rc = hd_limits_check_email_subject(l, b[0].data ? b[0].data : "", b[0].len, err,
-                                           sizeof(err));
-    } else if (ch == HD_CH_SMS) {
-        part = "text";
-        rc = hd_limits_check_sms(l, b[0].data ? b[0].data : "", b[0].len, NULL, err, sizeof(err));
-    } else if (ch == HD_CH_PUSH) {
-        part = "title+body";
-        rc = hd_limits_apply_push(l, &b[0], &b[1], err, sizeof(err));
-    }
+    int rc = hd_limits_apply(l, ch, &b[0], &b[1], &part, err, sizeof(err));
     if (rc)
         return part_err(HD_ERR_INVALID, errstr, errstr_size, v, locale, channel_specs[ch].name,
                         part, err);

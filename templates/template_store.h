@@ -56,6 +56,8 @@ struct hd_tpl_store;
 struct hd_tpl_store *hd_tpl_store_new(void);
 /* Frees everything. No render may be running. Accepts NULL. */
 void hd_tpl_store_destroy(struct hd_tpl_store *s);
+/* The channel limits checked after render (a copy). */
+void hd_tpl_store_limits(struct hd_tpl_store *s, struct hd_channel_limits *out);
 /* Replaces the channel limits checked after render (copied). */
 void hd_tpl_store_set_limits(struct hd_tpl_store *s, const struct hd_channel_limits *l);
 
