@@ -296,17 +296,15 @@ struct hd_pending *hd_ctx_defer(struct hd_ctx *ctx)
 {
     struct hd_task *t = ctx->task;
     const rd_kafka_message_t *m = ctx->rec ? ctx->msg : NULL;
-    /* a probe's record has an envelope and no message (probe.h) */
-    int probed = t->probe && ctx->rec && ctx->rec->src;
-    if ((!m && !probed) || t->pending_cnt == t->pending_cap)
+    const struct hd_envelope *src = ctx->rec ? ctx->rec->src : NULL;
+    /* a consumed record (its message stands behind the envelope), or a probe's record (an
+     * envelope only, probe.h); a record forwarded from punctuate has neither */
+    if (!src || (!m && !t->probe) || t->pending_cnt == t->pending_cap)
         return NULL;
     struct hd_pending *p = &t->pending[t->pending_cnt++];
     t->pending_open++;
     p->m = m;
-    if (m)
-        hd__envelope_of(m, &p->src);
-    else
-        p->src = *ctx->rec->src;
+    p->src = *src; /* the consumed record's envelope, already built from m */
     memcpy(p->trace_id, ctx->rec->trace_id, sizeof(p->trace_id));
     p->sub = ctx->sub;
     p->proc = ctx->proc;
