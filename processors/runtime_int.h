@@ -87,7 +87,7 @@ struct hd_task {
 int hd__ctx_produce(struct hd_ctx *ctx, const char *topic, const void *key, size_t key_len,
                     const void *value, size_t value_len, rd_kafka_headers_t *hdrs);
 int hd__ctx_encode_failed(struct hd_ctx *ctx, const char *what, const char *err);
-/* Dead-letters the source's bytes; `m` gives the headers, or s->headers when it is NULL. */
+/* Dead-letters the source's bytes with its headers (s->headers). */
 int hd__emit_dead_letter(struct hd_task *t, const struct hd_envelope *s,
                          const char *code, const char *error, const char *processor);
 void hd__emit_skips(struct hd_task *t, struct hd_record *rec);
@@ -102,8 +102,6 @@ int hd__record_decode(struct hd_serde *sd, enum hd_payload_kind kind,
                       const struct hd_envelope *m, struct hd_record *rec, char *errstr,
                       size_t errstr_size);
 void hd__record_reset(struct hd_record *rec);
-/* Copies a consumed message's topic, partition, offset, key and value (borrowed). */
-void hd__envelope_of(const rd_kafka_message_t *m, struct hd_envelope *s);
 
 /* runtime_txn.c */
 void hd__task_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,

@@ -130,7 +130,8 @@ int hd__record_decode(struct hd_serde *sd, enum hd_payload_kind kind,
     return payload_types[kind].decode(sd, m, rec, errstr, errstr_size);
 }
 
-void hd__envelope_of(const rd_kafka_message_t *m, struct hd_envelope *s)
+/* A consumed message's envelope, everything borrowed from m. */
+static void envelope_of(const rd_kafka_message_t *m, struct hd_envelope *s)
 {
     rd_kafka_headers_t *h = NULL;
     s->topic = rd_kafka_topic_name(m->rkt);
@@ -238,7 +239,7 @@ int hd__process_one(struct hd_task *t, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     struct hd_envelope src;
-    hd__envelope_of(m, &src);
+    envelope_of(m, &src);
     size_t si;
     for (si = 0; si < t->sub_cnt; si++)
         if (hd_topology_for_topic(&t->subs[si], 1, topic))
