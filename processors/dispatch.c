@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "processors/processor.h"
+#include "processors/profile.h"
 
 #define HD_DISPATCH_TRIES 3
 
@@ -109,25 +110,6 @@ static size_t pick_provider(const struct dispatch *dp, const struct hd_dispatch 
             if (!strcmp(dp->providers[i]->name, d->provider))
                 return i;
     return 0;
-}
-
-/* The address a channel needs, or NULL when the recipient has none. */
-static const char *missing_address(const struct hd_dispatch *d)
-{
-    const struct hd_recipient *r = d->recipient;
-    switch (d->channel) {
-    case HD_CH_EMAIL:
-        return r && r->email ? NULL : "recipient.email";
-    case HD_CH_SMS:
-    case HD_CH_WHATSAPP:
-        return r && r->phone ? NULL : "recipient.phone";
-    case HD_CH_PUSH:
-        return r && r->push_token_cnt ? NULL : "recipient.push_tokens";
-    case HD_CH_WEBHOOK:
-        return r && r->webhook_url ? NULL : "recipient.webhook_url";
-    default:
-        return NULL;
-    }
 }
 
 /* The status of a delivery of d (its next attempt). */
@@ -248,7 +230,7 @@ static enum hd_verdict dispatch_process(void *self, struct hd_ctx *ctx, struct h
         return deliver_inbox(ctx, d);
 
     size_t pi = pick_provider(dp, d);
-    const char *field = missing_address(d);
+    const char *field = hd_profile_missing(d->recipient, d->channel);
     if (field) {
         struct hd_status_event ev;
         status_from(&ev, d, HD_ST_FAILED, hd_ctx_now(ctx));

@@ -57,6 +57,9 @@ struct hd_record {
     struct hd_dispatch dsp;            /* HD_PAYLOAD_DISPATCH */
     struct hd_user_action act;         /* HD_PAYLOAD_ACTION */
     char trace_id[33];                 /* W3C trace id carried from the input (or new) */
+    /* HD_PAYLOAD_REQUEST: the user as enrich merged it (profile.h), what render sees as
+     * user.*; owned by the record (NULL until enrich ran, or without a profile) */
+    json_t *user;
 };
 
 struct hd_ctx;
@@ -105,6 +108,10 @@ void hd_ctx_status_for(struct hd_ctx *ctx, struct hd_status_event *ev, const str
  * `src` standing in for the consumed message. */
 void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_envelope *src);
 
+/* The envelope of the record being processed: the consumed record's, or for a record
+ * forwarded from punctuate the source the caller gave hd_ctx_forward. NULL outside a record. */
+const struct hd_envelope *hd_ctx_source(struct hd_ctx *ctx);
+
 /* From punctuate: dead-letters an entry of store `store` (current partition) that the
  * processor cannot use, its key and value bytes as stored, inside the current
  * transaction. The DeadLetter's source is the store's changelog topic and partition;
@@ -131,6 +138,12 @@ void hd_ctx_enter(struct hd_ctx *ctx, struct hd_pending *p);
  * HD_PASS or HD_ERROR (set with hd_ctx_error first: the original bytes are dead-lettered);
  * any other verdict is taken as an error. p is invalid afterwards. */
 void hd_ctx_complete(struct hd_ctx *ctx, struct hd_pending *p, enum hd_verdict v);
+/* From drain, instead of hd_ctx_enter + hd_ctx_complete: runs rec (p's record as the caller
+ * decoded and changed it; rec->src is set to p's envelope) through the processors after the
+ * one that deferred it, as if that one had returned PASS, and acts on the outcome as for a
+ * consumed record (a SKIP's statuses, a HOLD, a dead letter). Later processors may defer it
+ * again. p is invalid afterwards. */
+void hd_ctx_resume(struct hd_ctx *ctx, struct hd_pending *p, struct hd_record *rec);
 /* The consumed record behind p (its bytes stay valid while p is), e.g. to decode it again
  * for a retry. Borrowed. */
 const struct hd_envelope *hd_ctx_pending_source(const struct hd_pending *p);
@@ -167,6 +180,11 @@ struct hd_processor {
     /* State stores it uses (NULL-terminated names), one per input partition, each with a
      * changelog topic. Optional. */
     const char *const *stores;
+    /* Topics of the catalogue it reads as tables (NULL-terminated): per partition, like the
+     * task's input, restored on assign and kept up with while the task runs (written by
+     * others: `herald prefs`, the API). hd_ctx_store(ctx, <topic>) reads one; never write
+     * it. Values are the records' bytes; a tombstone deletes. Optional. */
+    const char *const *tables;
     /* Its settings (core/confmap.h), loaded and checked when a task is created; init reads
      * them from env->conf. Optional. */
     const struct hd_conf_entry *config;

@@ -121,6 +121,13 @@ int hd_task_poll(struct hd_task *t, char *errstr, size_t errstr_size)
     }
     size_t n = t->batch_cnt;
     t->now = hd_now_ms();
+    if (t->stores) {
+        /* tables (preferences, suppressions, user updates) as of now: a change there is
+         * seen by this batch's records */
+        char e2[256];
+        if (hd_storeset_follow(t->stores, 10000, e2, sizeof(e2)) < 0)
+            hd_log_warn("state", "%s", e2);
+    }
     /* stores or timers: a transaction runs every HD_MAINT_MS even with no input, so expiry
      * and due timers do not wait for traffic */
     int maint = (t->stores || t->punctuates) && t->now - t->last_maint_ms >= HD_MAINT_MS;
@@ -218,7 +225,7 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
     t->txn_id = hd_asprintf("%s-%s-%s", c->app_id, group, c->instance_id);
     t->batch = hd_calloc((size_t)c->batch_max, sizeof(*t->batch));
     t->ledger = hd_ledger_new();
-    t->pending_cap = (size_t)c->batch_max;
+    t->pending_cap = 2 * (size_t)c->batch_max; /* a record may be deferred twice (enrich) */
     t->pending = hd_calloc(t->pending_cap, sizeof(*t->pending));
     t->ctx.task = t;
     t->ctx.partition = -1;
@@ -265,11 +272,20 @@ struct hd_task *hd_task_new(const struct hd_config *c, const struct hd_tables *t
                                               errstr_size)))
         goto err;
     const char *store_names[16];
-    if (hd__task_store_names(t, store_names, HD_ARRAY_SIZE(store_names))) {
+    int table_inputs = 0;
+    for (size_t s = 0; s < t->sub_cnt; s++)
+        for (size_t i = 0; t->subs[s]->chain[i]; i++)
+            table_inputs |= t->subs[s]->chain[i]->tables != NULL;
+    if (hd__task_store_names(t, store_names, HD_ARRAY_SIZE(store_names)) || table_inputs) {
         const struct hd_topic_spec *changelogs;
         if (!(t->stores = hd_storeset_new(c, t->group_id, store_names, &t->producer, errstr,
                                           errstr_size)))
             goto err;
+        for (size_t s = 0; s < t->sub_cnt; s++)
+            for (size_t i = 0; t->subs[s]->chain[i]; i++)
+                for (const char *const *tb = t->subs[s]->chain[i]->tables; tb && *tb; tb++)
+                    if (hd_storeset_add_table(t->stores, *tb, errstr, errstr_size))
+                        goto err;
         size_t nchangelogs = hd_storeset_changelogs(t->stores, &changelogs);
         if (hd_kafka_topics_create(c, changelogs, nchangelogs, errstr, errstr_size))
             goto err;

@@ -290,6 +290,11 @@ int hd_ctx_dead_letter_entry(struct hd_ctx *ctx, const char *store, const void *
 }
 
 
+const struct hd_envelope *hd_ctx_source(struct hd_ctx *ctx)
+{
+    return ctx->rec ? ctx->src : NULL;
+}
+
 /* ---- records completed later (PENDING) ---- */
 
 struct hd_pending *hd_ctx_defer(struct hd_ctx *ctx)

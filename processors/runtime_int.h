@@ -28,6 +28,7 @@ struct hd_ctx {
     struct hd_task *task;
     struct hd_record *rec;
     const rd_kafka_message_t *msg; /* the consumed message behind rec; NULL when forwarded */
+    const struct hd_envelope *src; /* rec's source: consumed, or given to hd_ctx_forward */
     int32_t partition; /* of the record being processed, or the one punctuated */
     size_t sub, proc;  /* the processor being punctuated (for hd_ctx_forward) */
     char code[64];

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "core/uuid.h"
+#include "processors/ledger.h"
 #include "schemas/serde.h"
 
 /* ---- decoding ---- */
@@ -109,6 +110,8 @@ const char *hd_payload_kind_name(enum hd_payload_kind k)
 
 void hd__record_reset(struct hd_record *rec)
 {
+    json_decref(rec->user);
+    rec->user = NULL;
     if ((size_t)rec->kind < HD_ARRAY_SIZE(payload_types) && payload_types[rec->kind].clear)
         payload_types[rec->kind].clear(rec);
     rec->src = NULL;
@@ -183,8 +186,10 @@ static int finish_record(struct hd_task *t, size_t si, size_t from, struct hd_re
 {
     struct hd_record *outer = t->ctx.rec;
     const rd_kafka_message_t *outer_msg = t->ctx.msg;
+    const struct hd_envelope *outer_src = t->ctx.src;
     t->ctx.rec = rec;
     t->ctx.msg = m;
+    t->ctx.src = src;
     size_t at = from;
     enum hd_verdict v = HD_PASS;
     size_t pending_before = t->pending_cnt;
@@ -225,7 +230,34 @@ static int finish_record(struct hd_task *t, size_t si, size_t from, struct hd_re
     }
     t->ctx.rec = outer;
     t->ctx.msg = outer_msg;
+    t->ctx.src = outer_src;
     return final;
+}
+
+void hd_ctx_resume(struct hd_ctx *ctx, struct hd_pending *p, struct hd_record *rec)
+{
+    struct hd_task *t = ctx->task;
+    if (p->done)
+        return;
+    hd_ctx_enter(ctx, p);
+    rec->src = &p->src;
+    memcpy(rec->trace_id, p->trace_id, sizeof(rec->trace_id));
+    p->done = 1;
+    t->pending_open--;
+    size_t outer_sub = ctx->sub, outer_proc = ctx->proc;
+    ctx->sub = p->sub;
+    ctx->proc = p->proc;
+    int final = finish_record(t, p->sub, p->proc + 1, rec, &p->src, p->m);
+    ctx->sub = outer_sub;
+    ctx->proc = outer_proc;
+    /* deferred again by a later processor: that one completes it */
+    if (final && p->m)
+        hd_ledger_verdict(t->ledger, p->m);
+    if (final && t->probe)
+        hd__probe_completed(t->probe, &p->src, HD_PASS);
+    ctx->rec = NULL;
+    ctx->msg = NULL;
+    ctx->partition = -1;
 }
 
 void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_envelope *src)

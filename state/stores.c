@@ -43,6 +43,8 @@ struct hd_storeset {
     size_t n;
     char *names[HD_SS_MAX_STORES];
     char *topics[HD_SS_MAX_STORES];
+    int table[HD_SS_MAX_STORES]; /* fed from a source topic (hd_storeset_add_table) */
+    size_t nlog;                 /* stores with a changelog of their own: specs[0..nlog) */
     struct hd_topic_spec specs[HD_SS_MAX_STORES];
     rd_kafka_t **producer;
     struct ss_entry **slots; /* [partition][store] */
@@ -52,6 +54,9 @@ struct hd_storeset {
     int failed;
     rd_kafka_t *restorer;
     rd_kafka_t *watermarks; /* read_uncommitted: the high watermark a restore reads to */
+    rd_kafka_t *follower;   /* table stores: reads their topics past the restore */
+    long generation;        /* bumped when a table store opens or closes */
+    long followed;          /* the generation the follower's assignment reflects */
     long crash_restore; /* test only: SIGKILL at this restore past half-way; 0 never */
     char crash_store[64]; /* test only: count only this store's restores; "" any */
     long flush_every;   /* restored records per RocksDB write */
@@ -100,13 +105,29 @@ struct hd_storeset *hd_storeset_new(const struct hd_config *c, const char *app,
         ss->specs[ss->n].name = ss->topics[ss->n];
         ss->specs[ss->n].compacted = 1;
     }
+    ss->nlog = ss->n;
     return ss;
+}
+
+int hd_storeset_add_table(struct hd_storeset *ss, const char *topic, char *errstr,
+                          size_t errstr_size)
+{
+    for (size_t i = 0; i < ss->n; i++)
+        if (!strcmp(ss->names[i], topic))
+            return 0;
+    if (ss->n == HD_SS_MAX_STORES)
+        return hd_seterr(-1, errstr, errstr_size, "more than %d state stores", HD_SS_MAX_STORES);
+    ss->names[ss->n] = hd_strdup(topic);
+    ss->topics[ss->n] = hd_strdup(topic);
+    ss->table[ss->n] = 1;
+    ss->n++;
+    return 0;
 }
 
 size_t hd_storeset_changelogs(struct hd_storeset *ss, const struct hd_topic_spec **specs)
 {
     *specs = ss->specs;
-    return ss->n;
+    return ss->nlog;
 }
 
 /* ---- changelog writes ---- */
@@ -240,6 +261,24 @@ static rd_kafka_t *ss_restorer(struct hd_storeset *ss, char *errstr, size_t errs
     return ss->watermarks ? ss->restorer : NULL;
 }
 
+/* Applies one record of a store's topic: a changelog value is the stored form already; a
+ * table's (a source topic, written by others) gets the header of a value that never
+ * expires. */
+static int ss_apply(struct hd_storeset *ss, struct ss_entry *e, const rd_kafka_message_t *m,
+                    char *errstr, size_t errstr_size)
+{
+    if (!ss->table[e->idx] || !m->payload)
+        return hd_store_restore_put(e->st, m->key, m->key_len, m->payload, m->len, errstr,
+                                    errstr_size);
+    unsigned char *v = hd_malloc(m->len + 8);
+    memset(v, 0, 8);
+    memcpy(v + 8, m->payload, m->len);
+    int rc = hd_store_restore_put(e->st, m->key, m->key_len, v, m->len + 8, errstr,
+                                  errstr_size);
+    hd_free(v);
+    return rc;
+}
+
 /* Replays the changelog partition from the store's applied offset to its end: the high
  * watermark when the restore starts, not the last stable offset a read_committed reader
  * stops at first. Records below the high watermark that a transaction still open wrote
@@ -325,8 +364,7 @@ static int ss_restore(struct hd_storeset *ss, struct ss_entry *e, char *errstr,
             rd_kafka_message_destroy(m);
             break;
         }
-        rc = hd_store_restore_put(e->st, m->key, m->key_len, m->payload, m->len, errstr,
-                                  errstr_size);
+        rc = ss_apply(ss, e, m, errstr, errstr_size);
         next = m->offset + 1;
         rd_kafka_message_destroy(m);
         if (rc)
@@ -436,8 +474,96 @@ int hd_storeset_assign(struct hd_storeset *ss, int32_t partition, char *errstr,
             e->st = NULL;
             return -1;
         }
+        if (ss->table[i])
+            ss->generation++;
     }
     return 0;
+}
+
+/* Points the follower at every open table store's next offset. */
+static int ss_follow_assign(struct hd_storeset *ss, char *errstr, size_t errstr_size)
+{
+    if (!ss->follower) {
+        char client[256];
+        snprintf(client, sizeof(client), "%s-tables-%s", ss->app, ss->cfg->instance_id);
+        if (!(ss->follower = hd_kafka_reader_new(ss->cfg, client, errstr, errstr_size)))
+            return -1;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (size_t p = 0; p < ss->slot_cnt; p++)
+        for (size_t i = 0; ss->slots[p] && i < ss->n; i++) {
+            struct ss_entry *e = &ss->slots[p][i];
+            if (!ss->table[i] || !e->st)
+                continue;
+            int64_t from = hd_store_applied_offset(e->st);
+            rd_kafka_topic_partition_list_add(l, ss->topics[i], e->partition)->offset =
+                from >= 0 ? from : RD_KAFKA_OFFSET_BEGINNING;
+        }
+    rd_kafka_resp_err_t err = rd_kafka_assign(ss->follower, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err)
+        return hd_seterr(-1, errstr, errstr_size, "table follower: assign: %s",
+                         rd_kafka_err2str(err));
+    ss->followed = ss->generation;
+    return 0;
+}
+
+static struct ss_entry *ss_table_entry(struct hd_storeset *ss, const char *topic, int32_t part)
+{
+    if (part < 0 || (size_t)part >= ss->slot_cnt || !ss->slots[part])
+        return NULL;
+    for (size_t i = 0; i < ss->n; i++)
+        if (ss->table[i] && !strcmp(ss->topics[i], topic))
+            return ss->slots[part][i].st ? &ss->slots[part][i] : NULL;
+    return NULL;
+}
+
+int hd_storeset_follow(struct hd_storeset *ss, size_t max, char *errstr, size_t errstr_size)
+{
+    if (ss->nlog == ss->n)
+        return 0;
+    if (ss->followed != ss->generation && ss_follow_assign(ss, errstr, errstr_size))
+        return -1;
+    int applied = 0, rc = 0;
+    struct ss_entry *touched[64];
+    size_t ntouched = 0;
+    int64_t next[64];
+    while ((size_t)applied < max) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(ss->follower, 0);
+        if (!m)
+            break;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                hd_log_warn("state", "table follower: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        struct ss_entry *e = ss_table_entry(ss, rd_kafka_topic_name(m->rkt), m->partition);
+        if (e && hd_store_applied_offset(e->st) > m->offset)
+            e = NULL; /* restored past it already */
+        size_t k = 0;
+        while (e && k < ntouched && touched[k] != e)
+            k++;
+        if (e && k == ntouched && ntouched == HD_ARRAY_SIZE(touched)) {
+            rd_kafka_message_destroy(m);
+            break; /* rare: comes again after the reassignment below */
+        }
+        if (e && (rc = ss_apply(ss, e, m, errstr, errstr_size)) == 0) {
+            if (k == ntouched)
+                touched[ntouched++] = e;
+            next[k] = m->offset + 1;
+            applied++;
+        }
+        rd_kafka_message_destroy(m);
+        if (rc)
+            break;
+    }
+    for (size_t k = 0; k < ntouched; k++)
+        if (hd_store_restore_flush(touched[k]->st, next[k], errstr, errstr_size))
+            rc = -1;
+    if (rc || (ntouched == HD_ARRAY_SIZE(touched) && (size_t)applied < max))
+        ss->followed = -1; /* start again from what was flushed */
+    return rc ? -1 : applied;
 }
 
 void hd_storeset_revoke(struct hd_storeset *ss, int32_t partition)
@@ -445,6 +571,8 @@ void hd_storeset_revoke(struct hd_storeset *ss, int32_t partition)
     if (partition < 0 || (size_t)partition >= ss->slot_cnt || !ss->slots[partition])
         return;
     for (size_t i = 0; i < ss->n; i++) {
+        if (ss->table[i] && ss->slots[partition][i].st)
+            ss->generation++;
         hd_store_close(ss->slots[partition][i].st);
         ss->slots[partition][i].st = NULL;
     }
@@ -496,6 +624,8 @@ void hd_storeset_destroy(struct hd_storeset *ss)
         rd_kafka_destroy(ss->restorer);
     if (ss->watermarks)
         rd_kafka_destroy(ss->watermarks);
+    if (ss->follower)
+        rd_kafka_destroy(ss->follower);
     hd_free(ss->app);
     hd_free(ss);
 }

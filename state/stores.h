@@ -42,6 +42,17 @@ struct hd_storeset *hd_storeset_new(const struct hd_config *c, const char *app,
                                     char *errstr, size_t errstr_size);
 void hd_storeset_destroy(struct hd_storeset *ss);
 
+/* Adds a table store: one per partition like the others, named after `topic` (a topic of the
+ * catalogue, written by others and partitioned like the task's input), restored from the
+ * topic itself on assign and kept up with it by hd_storeset_follow. Processors read it and
+ * never write it. Call before any assign. Returns 0, or -1 with errstr. */
+int hd_storeset_add_table(struct hd_storeset *ss, const char *topic, char *errstr,
+                          size_t errstr_size);
+/* Applies what the table topics got since (up to max records, without waiting): a change
+ * written there is seen by the next transaction that follows. Returns the count applied, or
+ * -1 with errstr (the next call starts again from what was flushed). */
+int hd_storeset_follow(struct hd_storeset *ss, size_t max, char *errstr, size_t errstr_size);
+
 /* The changelog topics (compacted), to create before use. Returns the count; specs and
  * their names stay valid until hd_storeset_destroy. */
 size_t hd_storeset_changelogs(struct hd_storeset *ss, const struct hd_topic_spec **specs);
