@@ -14,6 +14,8 @@
  *           and took a hd_pending for the record (hd_ctx_defer); it completes the
  *           record from its `drain`, inside the same transaction. Nothing blocks or
  *           sleeps in process: the task drains every pending record before it commits
+ *   DONE  - the processor gave every channel its outcome itself (emitted its statuses):
+ *           the chain stops here
  * Processors emit through hd_ctx_* only (never a Kafka handle), so every
  * output belongs to the task's transaction. The contract holds Herald types only: a record
  * comes with its envelope (envelope.h), not a librdkafka message, so a processor can be
@@ -33,7 +35,7 @@
 
 struct hd_store;
 
-enum hd_verdict { HD_PASS = 0, HD_SKIP, HD_RETRY, HD_ERROR, HD_HOLD, HD_PENDING };
+enum hd_verdict { HD_PASS = 0, HD_SKIP, HD_RETRY, HD_ERROR, HD_HOLD, HD_PENDING, HD_DONE };
 
 enum hd_payload_kind {
     HD_PAYLOAD_RAW = 0, /* bytes as consumed (pass-through) */

@@ -15,6 +15,7 @@
     X(route)                                                                                   \
     X(validate)                                                                                \
     X(dedup)                                                                                   \
+    X(enrich)                                                                                  \
     X(schedule)                                                                                \
     X(render)                                                                                  \
     X(dispatch)                                                                                \

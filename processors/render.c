@@ -52,9 +52,10 @@ static json_t *recipient_json(const struct hd_recipient *rc)
     return o;
 }
 
-/* The render context: the variables at the root, plus recipient, user_id, tenant_id and
- * request_id unless the variables define them. Returns a new reference, or NULL. */
-static json_t *render_context(const struct hd_request *r)
+/* The render context: the variables at the root, plus recipient, user (the profile enrich
+ * merged), user_id, tenant_id and request_id unless the variables define them. Returns a
+ * new reference, or NULL. */
+static json_t *render_context(const struct hd_request *r, json_t *user)
 {
     json_error_t jerr;
     json_t *data = json_loads(r->variables_json ? r->variables_json : "{}", 0, &jerr);
@@ -64,6 +65,8 @@ static json_t *render_context(const struct hd_request *r)
     }
     if (!json_object_get(data, "recipient"))
         json_object_set_new(data, "recipient", recipient_json(r->recipient));
+    if (user && !json_object_get(data, "user"))
+        json_object_set(data, "user", user);
     set_default(data, "user_id", r->user_id);
     set_default(data, "tenant_id", r->tenant_id);
     set_default(data, "request_id", r->request_id);
@@ -149,7 +152,8 @@ static enum hd_verdict render_inline(struct hd_ctx *ctx, const struct hd_request
 /* Every channel's content into out[]: rendered from the template, or a copy of the inline
  * content. *owned says whether out[] holds strings to clear. */
 static enum hd_verdict render_all(struct hd_tpl_renderer *tr, struct hd_ctx *ctx,
-                                  const struct hd_request *r, struct hd_content *out, int *owned)
+                                  const struct hd_request *r, json_t *user,
+                                  struct hd_content *out, int *owned)
 {
     *owned = 0;
     if (r->content) {
@@ -159,7 +163,7 @@ static enum hd_verdict render_all(struct hd_tpl_renderer *tr, struct hd_ctx *ctx
     if (!r->template_ref || !r->template_ref->key)
         return hd_ctx_error(ctx, "template_not_found",
                             "the request has no content and no template");
-    json_t *data = render_context(r);
+    json_t *data = render_context(r, user);
     if (!data)
         return hd_ctx_error(ctx, "invalid_variables", "variables_json: not a JSON object");
     *owned = 1;
@@ -205,7 +209,7 @@ static enum hd_verdict render_process(void *self, struct hd_ctx *ctx, struct hd_
         return hd_ctx_error(ctx, "duplicate_channel", "more channels than there are channels");
     struct hd_content rendered[HD_CH__CNT];
     int owned;
-    enum hd_verdict v = render_all(self, ctx, r, rendered, &owned);
+    enum hd_verdict v = render_all(self, ctx, r, rec->user, rendered, &owned);
     /* a channel that cannot be queued aborts the transaction: the runtime sees to it */
     for (size_t i = 0; i < r->channel_cnt && v == HD_PASS; i++)
         if (emit_channel(ctx, r, r->channels[i], &rendered[i]))

@@ -204,6 +204,7 @@ static int finish_record(struct hd_task *t, size_t si, size_t from, struct hd_re
     switch (v) {
     case HD_PASS:
     case HD_HOLD:
+    case HD_DONE:
         break;
     case HD_PENDING:
         if (t->pending_cnt != pending_before + 1 || !t->subs[si]->chain[at]->drain) {

@@ -1,7 +1,7 @@
 /*
  * The sub-topologies of DESIGN.md's data flow that exist so far:
  *   route:    domain events -> NotificationRequests on notification.requests
- *   requests: notification.requests -> validate -> dedup -> schedule -> render ->
+ *   requests: notification.requests -> validate -> dedup -> enrich -> schedule -> render ->
  *             herald.dispatch.<channel> + notification.queued (held: notification.scheduled)
  *   dispatch: herald.dispatch.* -> channel providers -> notification.sent/failed, herald.inbox
  *   status:   herald.receipts (user actions from the API) -> notification.read
@@ -22,7 +22,8 @@
 static const struct hd_subtopology hd_subtopologies[] = {
     {"route", 1, HD_PAYLOAD_EVENT, HD_ROLE_DOMAIN, {&hd_proc_route, NULL}},
     {"requests", 1, HD_PAYLOAD_REQUEST, HD_ROLE_REQUEST,
-     {&hd_proc_validate, &hd_proc_dedup, &hd_proc_schedule, &hd_proc_render, NULL}},
+     {&hd_proc_validate, &hd_proc_dedup, &hd_proc_enrich, &hd_proc_schedule, &hd_proc_render,
+      NULL}},
     {"dispatch", 1, HD_PAYLOAD_DISPATCH, HD_ROLE_DISPATCH, {&hd_proc_dispatch, NULL}},
     {"status", 1, HD_PAYLOAD_ACTION, HD_ROLE_RECEIPT, {&hd_proc_status, NULL}},
     {"passthrough", 0, HD_PAYLOAD_RAW, HD_ROLE_REQUEST, {&hd_proc_passthrough, NULL}},

@@ -35,14 +35,15 @@ static const struct hd_topic hd_catalogue[] = {
     {"herald.tenants", "ConfigRecord", 1, HD_ROLE_CONFIG},
     {"herald.rules", "ConfigRecord", 1, HD_ROLE_CONFIG},
     {"herald.templates", "ConfigRecord", 1, HD_ROLE_CONFIG},
-    {"herald.preferences", NULL, 1, HD_ROLE_CONFIG},
+    {HD_TOPIC_PREFERENCES, NULL, 1, HD_ROLE_TABLE},
+    {HD_TOPIC_SUPPRESSIONS, NULL, 1, HD_ROLE_TABLE},
+    {HD_TOPIC_USER_UPDATED, "UserUpdated", 1, HD_ROLE_TABLE},
     {"herald.providers", NULL, 1, HD_ROLE_CONFIG},
-    {"herald.suppressions", NULL, 1, HD_ROLE_CONFIG},
     {"herald.webhooks", NULL, 1, HD_ROLE_CONFIG},
 };
 
 static const char *const hd_role_names[HD_ROLE__CNT] = {
-    "domain", "request", "dispatch", "receipt", "status", "inbox", "dlq", "config",
+    "domain", "request", "dispatch", "receipt", "status", "inbox", "dlq", "config", "table",
 };
 
 size_t hd_topic_catalogue(const struct hd_topic **topics)

@@ -24,6 +24,9 @@
 #define HD_TOPIC_INBOX "herald.inbox"
 #define HD_TOPIC_RECEIPTS "herald.receipts"
 #define HD_TOPIC_DISPATCH_PREFIX "herald.dispatch."
+#define HD_TOPIC_PREFERENCES "herald.preferences"
+#define HD_TOPIC_SUPPRESSIONS "herald.suppressions"
+#define HD_TOPIC_USER_UPDATED "user.updated"
 
 enum hd_topic_role {
     HD_ROLE_DOMAIN = 0, /* domain events from upstream services: read by route */
@@ -34,6 +37,8 @@ enum hd_topic_role {
     HD_ROLE_INBOX,      /* herald.inbox: read by the materializer */
     HD_ROLE_DLQ,        /* notification.dlq: read by operators */
     HD_ROLE_CONFIG,     /* compacted config topics: read by the config reader (tables/) */
+    HD_ROLE_TABLE,      /* compacted, keyed and partitioned like notification.requests: read
+                         * per partition as tables by the requests sub-topology (enrich, prefs) */
     HD_ROLE__CNT
 };
 

@@ -524,6 +524,8 @@ int hd_storeset_follow(struct hd_storeset *ss, size_t max, char *errstr, size_t 
         return 0;
     if (ss->followed != ss->generation && ss_follow_assign(ss, errstr, errstr_size))
         return -1;
+    if (!ss->follower)
+        return 0; /* no table store opened yet */
     int applied = 0, rc = 0;
     struct ss_entry *touched[64];
     size_t ntouched = 0;

@@ -229,6 +229,7 @@ Test(serde, every_embedded_schema_has_the_fastavro_fingerprint)
         {"PaymentFailed", 0x7bf8e649d7a407ecULL},    {"StatusEvent", 0x5a131a445a2dedceULL},
         {"UserAction", 0xc8642abcd45a6981ULL},       {"UserRegistered", 0xab2027757996a7c6ULL},
         {"ConfigRecord", 0x0c9205dbbeb5f0b6ULL},     {"DedupEntry", 0x3876318d0e5a6f52ULL},
+        {"UserUpdated", 0x1dd083cd1c690ccdULL},
     };
     cr_assert_eq(hd_embedded_avsc_cnt, HD_ARRAY_SIZE(v));
     for (size_t i = 0; i < HD_ARRAY_SIZE(v); i++) {

@@ -84,8 +84,10 @@ Test(topology, the_catalogue_names_each_topic_once_and_every_pipeline_input_has_
         cr_expect_eq(s != NULL, pipeline_input, "%s (%s) %s", t[i].name,
                      hd_topic_role_name(t[i].role),
                      s ? "is read by a sub-topology" : "has no reader");
-        cr_expect(!t[i].compacted || t[i].role == HD_ROLE_CONFIG, "%s: only config topics are "
-                  "compacted", t[i].name);
+        cr_expect(!t[i].compacted || t[i].role == HD_ROLE_CONFIG || t[i].role == HD_ROLE_TABLE,
+                  "%s: only config and table topics are compacted", t[i].name);
+        cr_expect(t[i].compacted || t[i].role != HD_ROLE_TABLE, "%s: a table is compacted",
+                  t[i].name);
     }
     cr_expect_null(hd_topic_find("notification.bogus"));
     cr_expect_null(hd_topology_for_topic(subs, dn, "notification.bogus"));
