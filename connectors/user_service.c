@@ -441,6 +441,7 @@ static int answered(struct hd_usvc *u, struct call *k, long status)
     json_error_t jerr;
     if (k->kind == CALL_GET && status == 404) {
         resolve(k, HD_USVC_UNKNOWN, NULL);
+        breaker_result(u, k->tenant, 1); /* the service answered */
         return 1;
     }
     json_t *doc = json_loadb(k->resp.data ? k->resp.data : "", k->resp.len, 0, &jerr);
@@ -451,7 +452,9 @@ static int answered(struct hd_usvc *u, struct call *k, long status)
         if (tok && *tok) {
             hd_free(u->token);
             u->token = hd_strdup(tok);
-            int64_t life = json_is_integer(exp) ? json_integer_value(exp) * 1000 : 300000;
+            /* a missing, zero or absurd lifetime: 5 minutes; at most a day */
+            json_int_t secs = json_is_integer(exp) ? json_integer_value(exp) : 0;
+            int64_t life = secs > 0 ? (secs < 86400 ? (int64_t)secs : 86400) * 1000 : 300000;
             /* renewed a little before it expires: at 90 % of its life, 30 s early at most */
             int64_t early = life / 10 < 30000 ? life / 10 : 30000;
             u->token_exp = mono_ms() + life - early;
@@ -508,6 +511,9 @@ static int ended(struct hd_usvc *u, struct call *k, CURLcode rc, long status)
             hd_log_info("enrich", "user service: search answered %ld; GET /users/{id} from "
                         "now on", status);
         u->no_search = 1;
+        struct breaker *b = breaker_of(u, k->tenant, 0);
+        if (b)
+            b->probing = 0; /* a half-open probe goes on as the first GET */
         get_calls_for(u, k->tenant, k->items, k->n);
         for (size_t i = 0; i < k->n; i++)
             k->items[i] = NULL; /* the GET calls carry them now */
@@ -555,13 +561,17 @@ static void start_due(struct hd_usvc *u, int64_t now)
         if (k->running || k->not_before > now || (k->kind != CALL_TOKEN && !k->n) ||
             needs_token(u, k))
             continue;
+        struct breaker *b = k->tenant ? breaker_of(u, k->tenant, 0) : NULL;
+        if (b) {
+            /* open: nothing goes out; half-open: one call, the probe */
+            enum hd_breaker st = hd_usvc_breaker(u, k->tenant, hd_now_ms());
+            if (st == HD_BREAKER_OPEN || (st == HD_BREAKER_HALF_OPEN && b->probing))
+                continue;
+        }
         if (prepare(u, k))
             continue;
-        if (k->tenant) {
-            struct breaker *b = breaker_of(u, k->tenant, 0);
-            if (b && b->st == HD_BREAKER_HALF_OPEN)
-                b->probing = 1;
-        }
+        if (b && b->st == HD_BREAKER_HALF_OPEN)
+            b->probing = 1;
         k->attempt++;
         if (k->kind == CALL_SEARCH)
             u->stats.search_calls++;
@@ -608,8 +618,9 @@ size_t hd_usvc_run(struct hd_usvc *u, int64_t deadline_ms)
         int still;
         curl_multi_perform(u->multi, &still);
         CURLMsg *msg;
-        int left;
+        int left, ended_calls = 0;
         while ((msg = curl_multi_info_read(u->multi, &left))) {
+            ended_calls++;
             if (msg->msg != CURLMSG_DONE)
                 continue;
             struct call *k = NULL;
@@ -629,6 +640,8 @@ size_t hd_usvc_run(struct hd_usvc *u, int64_t deadline_ms)
         now = mono_ms();
         if (!w || now >= deadline_ms)
             return w;
+        if (ended_calls)
+            continue; /* a call that ended may have made work (a token, a retry, GETs) */
         int64_t wait = deadline_ms - now;
         for (struct call *k = u->calls; k; k = k->next)
             if (!k->running && k->not_before > now && k->not_before - now < wait)

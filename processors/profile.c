@@ -23,7 +23,7 @@ int hd_profile_check(json_t *p, char *errstr, size_t errstr_size)
     }
     const char *phone = json_string_value(json_object_get(p, "phone"));
     if (phone && !hd_valid_e164(phone))
-        return hd_seterr(-1, errstr, errstr_size, "phone: expected E.164 (+ and 8 to 15 digits)");
+        return hd_seterr(-1, errstr, errstr_size, "phone: expected E.164 (+ and up to 15 digits)");
     json_t *toks = json_object_get(p, "push_tokens"), *t;
     size_t i;
     if (toks && !json_is_null(toks) && !json_is_array(toks))
@@ -64,6 +64,7 @@ static void set_str(json_t *o, const char *name, const char *v)
 
 json_t *hd_profile_merge(struct hd_request *r, json_t *profile)
 {
+    int own_tokens = r->recipient && r->recipient->push_token_cnt;
     if (profile && json_is_object(profile)) {
         if (!r->recipient)
             r->recipient = hd_calloc(1, sizeof(*r->recipient));
@@ -76,6 +77,7 @@ json_t *hd_profile_merge(struct hd_request *r, json_t *profile)
         json_t *toks = json_object_get(profile, "push_tokens"), *t;
         size_t i, n = json_array_size(toks);
         if (!rc->push_token_cnt && n) {
+            hd_free(rc->push_tokens); /* an empty array */
             rc->push_tokens = hd_calloc(n, sizeof(char *));
             json_array_foreach(toks, i, t)
             {
@@ -94,6 +96,12 @@ json_t *hd_profile_merge(struct hd_request *r, json_t *profile)
         set_str(user, "locale", rc->locale);
         set_str(user, "timezone", rc->timezone);
         set_str(user, "webhook_url", rc->webhook_url);
+        if (own_tokens) {
+            json_t *a = json_array();
+            for (size_t i = 0; i < rc->push_token_cnt; i++)
+                json_array_append_new(a, json_string(rc->push_tokens[i]));
+            json_object_set_new(user, "push_tokens", a);
+        }
     }
     set_str(user, "id", r->user_id);
     return user;

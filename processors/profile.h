@@ -3,7 +3,7 @@
  * makes of it: the request's recipient completed from the profile (what the request gives
  * wins), and the merged user that render sees as user.*.
  *
- * A profile, every member but id optional:
+ * A profile, every member optional (a search answer is matched by id):
  *   {"id": "u1", "email": "ada@example.com", "phone": "+4915112345678",
  *    "push_tokens": [{"platform": "ios", "token": "..."}], "locale": "de-DE",
  *    "timezone": "Europe/Berlin", "first_name": "Ada", "last_name": "Lovelace",
