@@ -3,19 +3,27 @@
  * one run on the broker at HERALD_BROKERS,
  *  (a) a plain transactional pass-through: consume notification.requests and
  *      produce the same bytes, same batching and transactions as the pipeline;
- *  (b) the pipeline (validate -> dedup -> schedule -> render, then dispatch) on
- *      the same N requests, dedup on: every request carries a new idempotency
- *      key, so each one is a store lookup plus a changelogged write;
- * and prints requests/s for both and their ratio;
+ *  (b) the pipeline (validate -> dedup -> enrich -> prefs -> schedule -> render, then
+ *      dispatch) on the same N requests, dedup on: every request carries a new
+ *      idempotency key, so each one is a store lookup plus a changelogged write; requests
+ *      go to --users U users (default 5000), so with --user-service URL enrich's cache
+ *      answers all but the first request of each user;
+ *  (b0) the same without enrich and prefs (sub-topology requests_core);
+ * and prints requests/s for each and their ratios;
  *  (b') the same pipeline with HERALD_PROCESSING=at_least_once on the same N
  *      requests, and exactly-once's throughput as a fraction of it; then
  *  (c) request -> SENT latency: M requests produced at R/s while the pipeline
  *      runs, each timed from its created_at to the moment a read_committed
- *      consumer sees its SENT status; prints p50/p99.
+ *      consumer sees its SENT status; prints p50/p99;
+ *  (d) with --user-service URL (tests/peers/user_service.py), a cold cache: N/5 requests
+ *      to users never seen, the service answering each call after 50 ms: requests/s and
+ *      User Service calls per 1,000 requests (from the peer's counters).
  * Prints figures; asserts nothing. Uses a fresh app id per run so consumer
  * groups start at the current end of the input topic. `herald bench state`
  * (cmd/bench_state.c) and `herald bench templates` are separate runs.
  */
+#include <curl/curl.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -108,6 +116,15 @@ void hd__bench_req_init(struct hd__bench_req *b, const char *tenant)
 
 /* Produces `count` EMAIL requests for tenant "bench", created_at = now, at `rate`/s
  * (0 = as fast as possible). */
+static size_t bench_body(char *p, size_t sz, size_t n, void *ud)
+{
+    hd_buf_append(ud, p, sz * n);
+    return sz * n;
+}
+
+static long bench_users = 5000;      /* distinct users the requests go to */
+static const char *bench_user_prefix = "user";
+
 static int produce_requests(const struct hd_config *cfg, struct hd_serde *sd, long count,
                             long rate, char *err, size_t n)
 {
@@ -126,7 +143,7 @@ static int produce_requests(const struct hd_config *cfg, struct hd_serde *sd, lo
         r->created_at = hd_now_ms();
         /* the creation time leads the id, so the latency phase needs no lookup table */
         snprintf(rid, sizeof(rid), "%lld-%s", (long long)r->created_at, u);
-        snprintf(user, sizeof(user), "user-%ld", i % 5000);
+        snprintf(user, sizeof(user), "%s-%ld", bench_user_prefix, i % bench_users);
         snprintf(key, sizeof(key), "bench/%s", user);
         r->request_id = rid;
         r->user_id = user;
@@ -313,17 +330,47 @@ static int measure_latency(const struct hd_config *cfg, const struct hd_tables *
     return rc;
 }
 
+/* The fake User Service's counters (tests/peers/user_service.py): calls of both kinds, or
+ * -1. With mode set, posts it first. */
+static long peer_calls(const char *url, const char *mode)
+{
+    CURL *c = curl_easy_init();
+    struct hd_buf body = HD_BUF_INIT;
+    char *u = hd_asprintf("%s/_control/%s", url, mode ? "mode" : "stats");
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    if (mode)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, mode);
+    long calls = -1;
+    if (curl_easy_perform(c) == CURLE_OK && !mode) {
+        json_t *o = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
+        calls = (long)(json_integer_value(json_object_get(o, "search_calls")) +
+                       json_integer_value(json_object_get(o, "get_calls")));
+        json_decref(o);
+    } else if (mode) {
+        calls = 0;
+    }
+    curl_easy_cleanup(c);
+    hd_free(u);
+    hd_buf_free(&body);
+    return calls;
+}
+
 static int usage(int rc)
 {
     fprintf(rc ? stderr : stdout,
-            "usage: herald bench [--requests N] [--latency-requests M] [--rate R]\n"
+            "usage: herald bench [--requests N] [--latency-requests M] [--rate R] [--users U]\n"
+            "                    [--user-service URL]\n"
             "       herald bench state [--keys N] ...   (restore and start-up with local state)\n"
             "       herald bench templates ...          (template engine vs peers)\n"
             "  On HERALD_BROKERS: (a) transactional pass-through and (b) the pipeline with dedup\n"
             "  on, over the same N pre-loaded requests (default 50000), their requests/s and\n"
-            "  ratio; (b') the pipeline at-least-once, for the cost of exactly-once; (c) request\n"
-            "  -> SENT latency p50/p99 for M requests (default 5000) produced at R/s (default\n"
-            "  1000).\n");
+            "  ratio; (b0) the pipeline without enrich and prefs; (b') the pipeline\n"
+            "  at-least-once, for the cost of exactly-once; (c) request -> SENT latency p50/p99\n"
+            "  for M requests (default 5000) produced at R/s (default 1000); (d) with\n"
+            "  --user-service (the fake peer), a cold cache with 50 ms calls.\n");
     return rc;
 }
 
@@ -334,6 +381,7 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
     if (argc > 1 && !strcmp(argv[1], "state"))
         return hd_cmd_bench_state(argc - 1, argv + 1, cfg);
     long count = 50000, lat_count = 5000, rate = 1000;
+    const char *user_service = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--requests") && i + 1 < argc)
             count = strtol(argv[++i], NULL, 10);
@@ -341,13 +389,19 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
             lat_count = strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--rate") && i + 1 < argc)
             rate = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--users") && i + 1 < argc)
+            bench_users = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--user-service") && i + 1 < argc)
+            user_service = argv[++i];
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return usage(0);
         else
             return usage(2);
     }
-    if (count <= 0 || lat_count <= 0 || rate <= 0)
+    if (count <= 0 || lat_count <= 0 || rate <= 0 || bench_users <= 0)
         return usage(2);
+    if (user_service)
+        hd_config_plugin_set(cfg, "enrich.url", user_service);
     if (!cfg->brokers) {
         fprintf(stderr, "herald bench: HERALD_BROKERS is not set (the benchmark needs a real "
                         "broker: tests/bench/run starts one)\n");
@@ -377,10 +431,12 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
         hd_kafka_topics_create(cfg, &bench_out, 1, err, sizeof(err)) ||
         start_group_at_end(cfg, "passthrough", bench_inputs(), err, sizeof(err)) ||
         start_group_at_end(cfg, "pipeline", bench_inputs(), err, sizeof(err)) ||
+        start_group_at_end(cfg, "pipeline-core", bench_inputs(), err, sizeof(err)) ||
         start_group_at_end(cfg, "pipeline-alos", bench_inputs(), err, sizeof(err)))
         goto out;
-    printf("herald bench: %ld requests (EMAIL to the outbox), %d partitions, batch %d, broker %s\n",
-           count, cfg->partitions, cfg->batch_max, cfg->brokers);
+    printf("herald bench: %ld requests (EMAIL to the outbox) to %ld users, %d partitions, batch "
+           "%d, broker %s, User Service %s\n", count, bench_users, cfg->partitions,
+           cfg->batch_max, cfg->brokers, user_service ? user_service : "none (enrich merges only)");
     fflush(stdout);
     if (produce_requests(cfg, sd, count, 0, err, sizeof(err)))
         goto out;
@@ -393,10 +449,26 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
     if (drain(cfg, tables, "pipeline", pipe, (uint64_t)count * 2, &recs_rate, err, sizeof(err)) < 0)
         goto out;
     pipe_rate = recs_rate / 2;
-    printf("(b) pipeline validate->dedup->schedule->render | dispatch, dedup on (a new key per "
-           "request), exactly-once: %.0f requests/s\n",
+    long calls = user_service ? peer_calls(user_service, NULL) : 0;
+    printf("(b) pipeline validate->dedup->enrich->prefs->schedule->render | dispatch, dedup on "
+           "(a new key per request), exactly-once: %.0f requests/s\n",
            pipe_rate);
-    printf("    pipeline with dedup / transactional pass-through: %.2f\n", pipe_rate / pass_rate);
+    printf("    pipeline / transactional pass-through: %.2f\n", pipe_rate / pass_rate);
+    if (user_service)
+        printf("    User Service calls: %ld for %ld requests to %ld users (cache hits %.1f %%)\n",
+               calls, count, bench_users,
+               100.0 * (double)(count - (bench_users < count ? bench_users : count)) /
+                   (double)count);
+    fflush(stdout);
+    static const char *const core[] = {"requests_core", "dispatch", NULL};
+    double core_recs = 0;
+    if (drain(cfg, tables, "pipeline-core", core, (uint64_t)count * 2, &core_recs, err,
+              sizeof(err)) < 0)
+        goto out;
+    printf("(b0) the same without enrich and prefs: %.0f requests/s (%.2f of the pass-through)\n",
+           core_recs / 2, core_recs / 2 / pass_rate);
+    printf("    with enrich and prefs / without: %.2f (they cost %.0f %% of the throughput)\n",
+           pipe_rate / (core_recs / 2), 100.0 * (1 - pipe_rate / (core_recs / 2)));
     fflush(stdout);
     /* the same pipeline without transactions: what exactly-once costs */
     cfg->at_least_once = 1;
@@ -414,6 +486,29 @@ int hd_cmd_bench(int argc, char **argv, struct hd_config *cfg)
     fflush(stdout);
     if (measure_latency(cfg, tables, lat_count, rate, err, sizeof(err)))
         goto out;
+    if (user_service) {
+        /* (d) a cold cache: every user new, every call 50 ms */
+        long cold = count / 5 > 0 ? count / 5 : 1;
+        char prefix[48];
+        snprintf(prefix, sizeof(prefix), "cold-%.8s", u);
+        bench_user_prefix = prefix;
+        bench_users = cold;
+        double cold_recs = 0;
+        long before = peer_calls(user_service, NULL);
+        if (peer_calls(user_service, "{\"mode\": \"slow\", \"delay_ms\": 50}") < 0 ||
+            start_group_at_end(cfg, "pipeline-cold", bench_inputs(), err, sizeof(err)) ||
+            produce_requests(cfg, sd, cold, 0, err, sizeof(err)) ||
+            drain(cfg, tables, "pipeline-cold", pipe, (uint64_t)cold * 2, &cold_recs, err,
+                  sizeof(err)) < 0) {
+            peer_calls(user_service, "{\"mode\": \"ok\"}");
+            goto out;
+        }
+        long cold_calls = peer_calls(user_service, NULL) - before;
+        peer_calls(user_service, "{\"mode\": \"ok\"}");
+        printf("(d) cold cache, every User Service call 50 ms: %.0f requests/s over %ld "
+               "requests to new users; %.1f calls per 1,000 requests\n",
+               cold_recs / 2, cold, 1000.0 * (double)cold_calls / (double)cold);
+    }
     rc = 0;
 out:
     if (rc)

@@ -38,6 +38,9 @@ struct hd__bench_req {
 };
 void hd__bench_req_init(struct hd__bench_req *b, const char *tenant);
 int hd_cmd_config(int argc, char **argv, struct hd_config *cfg);
+/* `herald prefs` and `herald suppress` (cmd/prefs.c). */
+int hd_cmd_prefs(int argc, char **argv, struct hd_config *cfg);
+int hd_cmd_suppress(int argc, char **argv, struct hd_config *cfg);
 int hd_cmd_render(int argc, char **argv, struct hd_config *cfg);
 
 #endif

@@ -5,7 +5,9 @@
  * exactly-once); without HERALD_PG a private PostgreSQL in a temporary
  * directory. It runs the processors, the materializer and the API, publishes
  * sample domain events and requests (one of them malformed), then prints what
- * happened to each: statuses, dead letters, the inbox through the API.
+ * happened to each: statuses, dead letters, the inbox through the API. Acme's
+ * preference defaults turn WHATSAPP off and set quiet hours around now (UTC), so one
+ * sample is SKIPPED channel_disabled and one SMS is SCHEDULED quiet_hours.
  * With --serve it keeps running and prints the API address and tokens.
  *
  * It checks what it shows: every sample must end exactly as expected (statuses
@@ -102,6 +104,16 @@ static const struct demo_input demo_inputs[] = {
      " \"channels\": [\"PUSH\"], \"content\": {\"title\": \"Flash sale\", \"text\": \"Ends now\"},"
      " \"expires_at\": 1000}",
      "PUSH=SKIPPED:expired"},
+    {"notification.requests", "request acme/erin WHATSAPP (turned off by acme's defaults)",
+     "{\"request_id\": \"demo-req-5\", \"tenant_id\": \"acme\", \"user_id\": \"erin\","
+     " \"channels\": [\"WHATSAPP\"], \"content\": {\"text\": \"Your parcel is out\"},"
+     " \"recipient\": {\"phone\": \"+14155550188\"}}",
+     "WHATSAPP=SKIPPED:channel_disabled"},
+    {"notification.requests", "request acme/erin SMS in acme's quiet hours",
+     "{\"request_id\": \"demo-req-6\", \"tenant_id\": \"acme\", \"user_id\": \"erin\","
+     " \"channels\": [\"SMS\"], \"content\": {\"text\": \"Weekly digest\"},"
+     " \"recipient\": {\"phone\": \"+14155550188\"}}",
+     "SMS=SCHEDULED:quiet_hours"},
     {"notification.requests", "request initech/dave (unknown tenant)",
      "{\"request_id\": \"demo-req-4\", \"tenant_id\": \"initech\", \"user_id\": \"dave\","
      " \"channels\": [\"EMAIL\"], \"content\": {\"text\": \"hello\"}}",
@@ -178,7 +190,7 @@ static int demo_publish(const struct hd_config *cfg, struct hd_serde *sd,
 }
 
 static const char *const demo_watch[] = {HD_TOPIC_REQUESTS, HD_TOPIC_SENT, HD_TOPIC_FAILED,
-                                         HD_TOPIC_SKIPPED, HD_TOPIC_DLQ};
+                                         HD_TOPIC_SKIPPED, HD_TOPIC_DLQ, HD_TOPIC_SCHEDULED};
 
 static rd_kafka_t *demo_watcher(const struct hd_config *cfg, char *err, size_t err_size)
 {
@@ -254,7 +266,8 @@ static void demo_observe(struct hd_serde *sd, const rd_kafka_message_t *m,
             hd_buf_printf(&o->lines, "      %-7s %-8s via %-7s%s%s\n", hd_channel_name(ev.channel),
                           hd_status_name(ev.status), ev.provider ? ev.provider : "-",
                           ev.reason_code ? "  reason: " : "", ev.reason_code ? ev.reason_code : "");
-            int why = ev.status == HD_ST_SKIPPED || ev.status == HD_ST_FAILED;
+            int why = ev.status == HD_ST_SKIPPED || ev.status == HD_ST_FAILED ||
+                      ev.status == HD_ST_SCHEDULED;
             demo_got(o, hd_channel_name(ev.channel), hd_status_name(ev.status),
                      why ? (ev.reason_code ? ev.reason_code : "-") : NULL);
         }
@@ -358,7 +371,7 @@ static int demo_wait_read_model(const char *conninfo, int want)
     for (int64_t deadline = hd_mono_us() + DEMO_TIMEOUT_MS * 1000LL;
          PQstatus(c) == CONNECTION_OK && hd_mono_us() < deadline && !demo_stop;) {
         PGresult *r = PQexec(c, "SELECT count(*) FROM notifications WHERE status IN "
-                                "('SENT','FAILED','SKIPPED')");
+                                "('SENT','FAILED','SKIPPED','SCHEDULED')");
         have = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : -1;
         PQclear(r);
         if (have >= want)
@@ -455,6 +468,24 @@ struct demo {
     char dir[64];
 };
 
+/* The demo's config, with acme's quiet hours from an hour ago to an hour from now (UTC). */
+static struct hd_tables *demo_tables(char *err, size_t n)
+{
+    json_t *doc = json_loads(demo_config, 0, NULL);
+    json_t *acme = json_array_get(json_object_get(doc, "tenants"), 0);
+    char start[8], end[8];
+    int64_t now = hd_now_ms() / 60000;
+    snprintf(start, sizeof(start), "%02d:%02d", (int)((now - 60) / 60 % 24), (int)(now % 60));
+    snprintf(end, sizeof(end), "%02d:%02d", (int)((now + 60) / 60 % 24), (int)(now % 60));
+    json_object_set_new(acme, "timezone", json_string("UTC"));
+    json_object_set_new(acme, "preference_defaults",
+                        json_pack("{s:{s:b}, s:{s:s, s:s}}", "channels", "WHATSAPP", 0,
+                                  "quiet_hours", "start", start, "end", end));
+    struct hd_tables *t = hd_tables_from_json(doc, NULL, err, n);
+    json_decref(doc);
+    return t;
+}
+
 static void demo_teardown(struct demo *d)
 {
     demo_stop = 1;
@@ -505,7 +536,7 @@ static int demo_start(struct demo *d, struct hd_config *cfg, int serve, char *er
     printf("Outbox:     %s/<CHANNEL>.jsonl\n", outbox);
     hd_free(outbox);
     hd_free(state);
-    if (!(d->tables = hd_tables_parse(demo_config, err, n)) ||
+    if (!(d->tables = demo_tables(err, n)) ||
         !(d->signer = hd_jwt_signer_new(err, n)))
         return -1;
     char *jwks_path = hd_asprintf("%s/jwks.json", d->dir);

@@ -22,6 +22,8 @@ static const struct hd_cmd_entry hd_cmds[] = {
     {"config", hd_cmd_config, "put, delete and list tenants, rules and templates (config topics)"},
     {"topics", hd_cmd_topics, "create Herald's topics (idempotent) and list them"},
     {"plugins", hd_cmd_plugins, "list processors and providers and their settings; --check them"},
+    {"prefs", hd_cmd_prefs, "put, get and delete a user's preferences (herald.preferences)"},
+    {"suppress", hd_cmd_suppress, "add, list and remove a user's suppressed addresses"},
     {"send", hd_cmd_send, "publish JSON lines as Avro records"},
     {"tail", hd_cmd_tail, "print a topic's records as JSON lines (read_committed)"},
     {"render", hd_cmd_render, "render a template with JSON data and print the result"},

@@ -440,13 +440,13 @@ static void release_held(struct enrich *e, struct hd_ctx *ctx)
                                                 now};
         char err[256];
         if (hd_timers_hold(&e->held, ctx, rec, now + 250, since, err, sizeof(err)))
-            hd_log_error("enrich", "held request not kept: %s", err);
+            hd_ctx_fail(ctx, err); /* the entry was taken: abort, it stays */
         rec->src = NULL;
         return;
     } else if (pr && now - since < e->max_hold) {
         char err[256]; /* the answer is on its way */
         if (hd_timers_hold(&e->held, ctx, rec, now + 250, since, err, sizeof(err)))
-            hd_log_error("enrich", "held request not kept: %s", err);
+            hd_ctx_fail(ctx, err); /* the entry was taken: abort, it stays */
         rec->src = NULL;
         return;
     } else {
@@ -455,6 +455,8 @@ static void release_held(struct enrich *e, struct hd_ctx *ctx)
     rec->src = NULL;
     if (v == HD_PASS)
         hd_ctx_forward(ctx, rec, &e->held.src);
+    else if (v == HD_RETRY)
+        hd_ctx_fail(ctx, "enrich: a held request could not be held again");
 }
 
 static void enrich_punctuate(void *self, struct hd_ctx *ctx, int64_t now_ms)

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/hd.h"
 #include "core/time.h"
@@ -15,21 +16,28 @@ void hd_prefs_defaults(struct hd_prefs *p)
     memset(p, 0, sizeof(*p));
     p->quiet_channel[HD_CH_SMS] = p->quiet_channel[HD_CH_PUSH] = 1;
     p->quiet_channel[HD_CH_WHATSAPP] = p->quiet_channel[HD_CH_CHAT] = 1;
+    p->quiet_bypass_prio[HD_PRIO_URGENT] = 1;
+    p->quiet_bypass_cat[HD_CAT_ALERT] = 1;
 }
 
 /* "HH:MM" -> minutes after midnight; -1 when malformed. */
 static int parse_hhmm(const char *s)
 {
-    int h, m;
-    char end;
-    if (!s || strlen(s) != 5 || sscanf(s, "%2d:%2d%c", &h, &m, &end) != 2 || h < 0 || h > 23 ||
-        m < 0 || m > 59)
+    if (!s || strlen(s) != 5 || s[2] != ':')
         return -1;
-    return h * 60 + m;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    return h > 23 || m > 59 ? -1 : h * 60 + m;
 }
 
 static int parse_time(json_t *v, int64_t *ms)
 {
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *ms = json_integer_value(v);
+        return 0;
+    }
     return json_is_string(v) && hd_time_parse_iso8601(json_string_value(v), ms) == 0 ? 0 : -1;
 }
 
@@ -68,8 +76,37 @@ static int apply_categories(struct hd_prefs *p, json_t *o, char *err, size_t n)
     return 0;
 }
 
+/* "bypass_priorities" / "bypass_categories": a list of symbols replacing the set. */
+static int apply_bypass(unsigned char *set, size_t cnt, json_t *list, int (*parse)(const char *),
+                        const char *member, char *err, size_t n)
+{
+    if (!list)
+        return 0;
+    if (!json_is_array(list))
+        return hd_seterr(-1, err, n, "quiet_hours.%s: expected an array", member);
+    memset(set, 0, cnt);
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) {
+        int v = parse(json_is_string(c) ? json_string_value(c) : "");
+        if (v < 0)
+            return hd_seterr(-1, err, n, "quiet_hours.%s[%zu]: unknown symbol", member, i);
+        set[v] = 1;
+    }
+    return 0;
+}
+
 static int apply_quiet(struct hd_prefs *p, json_t *o, char *err, size_t n)
 {
+    if (apply_bypass(p->quiet_bypass_prio, HD_PRIO__CNT,
+                     json_object_get(o, "bypass_priorities"), hd_priority_parse,
+                     "bypass_priorities", err, n) ||
+        apply_bypass(p->quiet_bypass_cat, HD_CAT__CNT, json_object_get(o, "bypass_categories"),
+                     hd_category_parse, "bypass_categories", err, n))
+        return -1;
+    if (!json_object_get(o, "start") && !json_object_get(o, "end") &&
+        !json_object_get(o, "channels"))
+        return 0;
     int s = parse_hhmm(json_string_value(json_object_get(o, "start")));
     int e = parse_hhmm(json_string_value(json_object_get(o, "end")));
     if (s < 0 || e < 0)
@@ -177,7 +214,8 @@ void hd_prefs_decide(const struct hd_prefs *p, const char *tenant_tz, enum hd_ch
         snprintf(d->reason, sizeof(d->reason), "do not disturb until %s", until);
         return;
     }
-    if (!p->quiet || !p->quiet_channel[ch] || urgent || cat == HD_CAT_ALERT) {
+    if (!p->quiet || !p->quiet_channel[ch] || p->quiet_bypass_prio[prio] ||
+        p->quiet_bypass_cat[cat]) {
         decide(d, HD_PREF_SEND, NULL);
         return;
     }
@@ -198,4 +236,89 @@ void hd_prefs_decide(const struct hd_prefs *p, const char *tenant_tz, enum hd_ch
     snprintf(d->reason, sizeof(d->reason), "quiet hours %02d:%02d-%02d:%02d %s until %s%s",
              p->quiet_start / 60, p->quiet_start % 60, p->quiet_end / 60, p->quiet_end % 60, tz,
              local, note);
+}
+
+/* ---- suppressions ---- */
+
+static const char *const supp_names[HD_SUPP__CNT] = {"hard_bounce", "soft_bounce", "complaint",
+                                                     "unsubscribe"};
+
+const char *hd_supp_reason_name(enum hd_supp_reason r)
+{
+    return (unsigned)r < HD_SUPP__CNT ? supp_names[r] : "unknown";
+}
+
+int hd_suppression_parse(json_t *v, struct hd_suppression *s, char *err, size_t n)
+{
+    memset(s, 0, sizeof(*s));
+    s->category = -1;
+    if (!json_is_object(v))
+        return hd_seterr(-1, err, n, "suppression: expected an object");
+    int ch = hd_channel_parse(json_string_value(json_object_get(v, "channel")));
+    if (ch < 0)
+        return hd_seterr(-1, err, n, "channel: expected a channel (EMAIL, SMS, ...)");
+    s->channel = (enum hd_channel)ch;
+    const char *addr = json_string_value(json_object_get(v, "address"));
+    if (!addr || !*addr || strlen(addr) >= sizeof(s->address) || strchr(addr, 0x1f))
+        return hd_seterr(-1, err, n, "address: expected a non-empty string (or \"*\")");
+    snprintf(s->address, sizeof(s->address), "%s", addr);
+    const char *why = json_string_value(json_object_get(v, "reason"));
+    s->reason = HD_SUPP__CNT;
+    for (int i = 0; why && i < HD_SUPP__CNT; i++)
+        if (!strcmp(why, supp_names[i]))
+            s->reason = (enum hd_supp_reason)i;
+    if (s->reason == HD_SUPP__CNT)
+        return hd_seterr(-1, err, n, "reason: expected hard_bounce, soft_bounce, complaint or "
+                                     "unsubscribe");
+    json_t *cat = json_object_get(v, "category");
+    if (cat && !json_is_null(cat) &&
+        (s->category = hd_category_parse(json_is_string(cat) ? json_string_value(cat) : "")) < 0)
+        return hd_seterr(-1, err, n, "category: unknown category");
+    if (s->category >= 0 && s->reason != HD_SUPP_UNSUBSCRIBE)
+        return hd_seterr(-1, err, n, "category: only an unsubscribe names a category");
+    if (parse_time(json_object_get(v, "at"), &s->at))
+        return hd_seterr(-1, err, n, "at: expected an ISO-8601 time or epoch ms");
+    json_t *until = json_object_get(v, "until");
+    if (until && !json_is_null(until) && parse_time(until, &s->until))
+        return hd_seterr(-1, err, n, "until: expected an ISO-8601 time, epoch ms or null");
+    if (s->until && s->until <= s->at)
+        return hd_seterr(-1, err, n, "until: must be after at");
+    if (s->reason == HD_SUPP_SOFT_BOUNCE && !s->until)
+        s->until = s->at + HD_SUPP_SOFT_MS;
+    return 0;
+}
+
+json_t *hd_suppression_json(const struct hd_suppression *s)
+{
+    char at[40], until[40];
+    hd_time_iso8601(s->at, at, sizeof(at));
+    if (s->until)
+        hd_time_iso8601(s->until, until, sizeof(until));
+    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "channel", hd_channel_name(s->channel),
+                     "address", s->address, "reason", hd_supp_reason_name(s->reason),
+                     "category", s->category >= 0 ? json_string(hd_category_name(s->category))
+                                                  : json_null(),
+                     "at", at, "until", s->until ? json_string(until) : json_null());
+}
+
+void hd_suppression_key(struct hd_buf *k, const char *tenant, const char *user,
+                        const struct hd_suppression *s)
+{
+    hd_buf_reset(k);
+    hd_buf_printf(k, "%s/%s\x1f%s\x1f%s\x1f%s", tenant, user, hd_channel_name(s->channel),
+                  s->address, s->category >= 0 ? hd_category_name(s->category) : "*");
+}
+
+int hd_suppression_blocks(const struct hd_suppression *s, enum hd_channel ch,
+                          const char *address, enum hd_category cat, int64_t now_ms)
+{
+    if (s->channel != ch || (s->until && s->until <= now_ms) || !address)
+        return 0;
+    /* e-mail addresses compare without case (what providers report may differ in case) */
+    if (strcmp(s->address, "*") &&
+        (ch == HD_CH_EMAIL ? strcasecmp(s->address, address) : strcmp(s->address, address)))
+        return 0;
+    if (s->reason != HD_SUPP_UNSUBSCRIBE)
+        return 1;
+    return s->category >= 0 ? (int)cat == s->category : cat != HD_CAT_TRANSACTIONAL;
 }

@@ -9,15 +9,18 @@
  *    "categories": {"EMAIL": {"MARKETING": false}},     category on/off per channel
  *    "consent": {"marketing": {"at": "2026-01-02T10:00:00Z", "source": "signup-form"}},
  *    "timezone": "Europe/Berlin",
- *    "quiet_hours": {"start": "22:00", "end": "07:00", "channels": ["SMS", "PUSH"]},
+ *    "quiet_hours": {"start": "22:00", "end": "07:00", "channels": ["SMS", "PUSH"],
+ *                    "bypass_priorities": ["URGENT"], "bypass_categories": ["ALERT"]},
+ *                   (start and end go together; a layer may set only the bypass lists)
  *    "dnd": {"until": "2026-12-24T00:00:00Z"} | {"on": true} | {"on": false}}
  *
  * The decision, in this order, each with its reason code:
  *   channel off -> SKIP channel_disabled; category off -> SKIP category_opted_out;
  *   MARKETING without a recorded consent -> SKIP no_consent;
  *   do not disturb (open-ended or until a time), not URGENT, not IN_APP -> SKIP dnd;
- *   inside quiet hours on a quiet channel (SMS, PUSH, WHATSAPP, CHAT by default), neither
- *   URGENT nor ALERT -> DEFER quiet_hours until the window ends, in the user's time zone
+ *   inside quiet hours on a quiet channel (SMS, PUSH, WHATSAPP, CHAT by default), not of a
+ *   bypass priority or category (URGENT, ALERT by default) -> DEFER quiet_hours until the
+ *   window ends, in the user's time zone
  *   (the tenant's when the user's is unknown; the reason says so);
  *   else SEND.
  */
@@ -28,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "schemas/records.h"
 
 struct hd_prefs {
@@ -38,6 +42,8 @@ struct hd_prefs {
     char consent_source[64];
     char timezone[64];        /* "" when none */
     int quiet;                /* quiet hours set */
+    unsigned char quiet_bypass_prio[HD_PRIO__CNT]; /* go through quiet hours: URGENT */
+    unsigned char quiet_bypass_cat[HD_CAT__CNT];   /* ... and ALERT, by default */
     int quiet_start, quiet_end; /* minutes after local midnight */
     unsigned char quiet_channel[HD_CH__CNT];
     int dnd;                  /* do not disturb on */
@@ -65,5 +71,42 @@ struct hd_pref_decision {
 void hd_prefs_decide(const struct hd_prefs *p, const char *tenant_tz, enum hd_channel ch,
                      enum hd_category cat, enum hd_priority prio, int64_t now_ms,
                      struct hd_pref_decision *d);
+
+/*
+ * Suppressions: addresses of a user that must not be used, one record each on the
+ * compacted topic herald.suppressions, keyed by hd_suppression_key and produced to the
+ * partition of "tenant/user" (so the requests of that user find them in their partition).
+ * A value:
+ *   {"channel": "EMAIL", "address": "ada@example.com", "reason": "hard_bounce",
+ *    "category": "MARKETING" | null, "at": "2026-01-02T10:00:00Z", "until": TIME | null}
+ * reasons: hard_bounce (permanent), soft_bounce (until, 7 days by default), complaint
+ * (permanent, and MARKETING consent withdrawn on every channel), unsubscribe (from one
+ * category, or every category but TRANSACTIONAL when none is named). address "*" is every
+ * address of the channel.
+ */
+enum hd_supp_reason { HD_SUPP_HARD_BOUNCE = 0, HD_SUPP_SOFT_BOUNCE, HD_SUPP_COMPLAINT,
+                      HD_SUPP_UNSUBSCRIBE, HD_SUPP__CNT };
+#define HD_SUPP_SOFT_MS (7LL * 24 * 3600 * 1000)
+
+struct hd_suppression {
+    enum hd_channel channel;
+    char address[320];
+    enum hd_supp_reason reason;
+    int category; /* enum hd_category; -1: none named */
+    int64_t at;
+    int64_t until; /* 0: permanent */
+};
+
+const char *hd_supp_reason_name(enum hd_supp_reason r);
+/* Parses a value (above); a soft bounce without until gets at + 7 days. Returns 0, or -1
+ * with errstr naming the member. */
+int hd_suppression_parse(json_t *v, struct hd_suppression *s, char *errstr, size_t errstr_size);
+json_t *hd_suppression_json(const struct hd_suppression *s);
+/* "tenant/user" 0x1f CHANNEL 0x1f address 0x1f category-or-"*", into k (reset first). */
+void hd_suppression_key(struct hd_buf *k, const char *tenant, const char *user,
+                        const struct hd_suppression *s);
+/* Does s, in force at now_ms, forbid a message of category cat to address on channel ch? */
+int hd_suppression_blocks(const struct hd_suppression *s, enum hd_channel ch,
+                          const char *address, enum hd_category cat, int64_t now_ms);
 
 #endif

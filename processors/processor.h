@@ -110,6 +110,10 @@ void hd_ctx_status_for(struct hd_ctx *ctx, struct hd_status_event *ev, const str
  * `src` standing in for the consumed message. */
 void hd_ctx_forward(struct hd_ctx *ctx, struct hd_record *rec, const struct hd_envelope *src);
 
+/* From punctuate: the open transaction must abort (a state write failed after an entry was
+ * taken): every write and output of it is dropped and comes again. Logged with why. */
+void hd_ctx_fail(struct hd_ctx *ctx, const char *why);
+
 /* The envelope of the record being processed: the consumed record's, or for a record
  * forwarded from punctuate the source the caller gave hd_ctx_forward. NULL outside a record. */
 const struct hd_envelope *hd_ctx_source(struct hd_ctx *ctx);

@@ -16,6 +16,7 @@
     X(validate)                                                                                \
     X(dedup)                                                                                   \
     X(enrich)                                                                                  \
+    X(prefs)                                                                                   \
     X(schedule)                                                                                \
     X(render)                                                                                  \
     X(dispatch)                                                                                \

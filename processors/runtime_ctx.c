@@ -290,6 +290,12 @@ int hd_ctx_dead_letter_entry(struct hd_ctx *ctx, const char *store, const void *
 }
 
 
+void hd_ctx_fail(struct hd_ctx *ctx, const char *why)
+{
+    hd_log_error("runtime", "aborting the transaction: %s", why);
+    ctx->emit_failed = 1;
+}
+
 const struct hd_envelope *hd_ctx_source(struct hd_ctx *ctx)
 {
     return ctx->rec ? ctx->src : NULL;

@@ -1,12 +1,15 @@
 /*
  * The sub-topologies of DESIGN.md's data flow that exist so far:
  *   route:    domain events -> NotificationRequests on notification.requests
- *   requests: notification.requests -> validate -> dedup -> enrich -> schedule -> render ->
- *             herald.dispatch.<channel> + notification.queued (held: notification.scheduled)
+ *   requests: notification.requests -> validate -> dedup -> enrich -> prefs -> schedule ->
+ *             render -> herald.dispatch.<channel> + notification.queued (held:
+ *             notification.scheduled)
  *   dispatch: herald.dispatch.* -> channel providers -> notification.sent/failed, herald.inbox
  *   status:   herald.receipts (user actions from the API) -> notification.read
  *   passthrough: notification.requests -> the same bytes on herald.bench.passthrough (the
  *             benchmark's baseline; never part of `herald run`'s default set)
+ *   requests_core: requests without enrich and prefs (the benchmark's measure of what they
+ *             cost; not in the default set)
  * A sub-topology reads the catalogue's topics of one role (schemas/topics.c).
  * The second field says whether a sub-topology is in the default set that `herald run`,
  * `herald demo` and the benches run: adding a processor to a chain, or a sub-topology to
@@ -22,11 +25,13 @@
 static const struct hd_subtopology hd_subtopologies[] = {
     {"route", 1, HD_PAYLOAD_EVENT, HD_ROLE_DOMAIN, {&hd_proc_route, NULL}},
     {"requests", 1, HD_PAYLOAD_REQUEST, HD_ROLE_REQUEST,
-     {&hd_proc_validate, &hd_proc_dedup, &hd_proc_enrich, &hd_proc_schedule, &hd_proc_render,
-      NULL}},
+     {&hd_proc_validate, &hd_proc_dedup, &hd_proc_enrich, &hd_proc_prefs, &hd_proc_schedule,
+      &hd_proc_render, NULL}},
     {"dispatch", 1, HD_PAYLOAD_DISPATCH, HD_ROLE_DISPATCH, {&hd_proc_dispatch, NULL}},
     {"status", 1, HD_PAYLOAD_ACTION, HD_ROLE_RECEIPT, {&hd_proc_status, NULL}},
     {"passthrough", 0, HD_PAYLOAD_RAW, HD_ROLE_REQUEST, {&hd_proc_passthrough, NULL}},
+    {"requests_core", 0, HD_PAYLOAD_REQUEST, HD_ROLE_REQUEST,
+     {&hd_proc_validate, &hd_proc_dedup, &hd_proc_schedule, &hd_proc_render, NULL}},
 };
 
 size_t hd_topology_inputs(const struct hd_subtopology *s, const char **names, size_t max)

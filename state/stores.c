@@ -14,7 +14,7 @@
 #include "core/log.h"
 #include "core/time.h"
 
-#define HD_SS_MAX_STORES 8
+#define HD_SS_MAX_STORES 16
 /* restored records per RocksDB write (a kill mid-restore keeps what was flushed); armed,
  * the restore crash point (tests) flushes more often, so that a kill there leaves part
  * of a modest restore flushed and part staged */

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "core/hd.h"
+#include "core/tz.h"
+#include "processors/prefs_rules.h"
 #include "templates/template_store.h"
 
 struct hd_tables {
@@ -144,6 +146,62 @@ static int parse_dedup_ttl(struct hd_tenant *tn, json_t *o, const char *path, ch
     return 0;
 }
 
+/* "timezone", "preference_defaults" and "frequency_caps": what prefs reads of a tenant. */
+static int parse_prefs(struct hd_tenant *tn, json_t *o, const char *path, char *errstr,
+                       size_t errstr_size)
+{
+    if (opt_str(o, "timezone", &tn->timezone, path, errstr, errstr_size))
+        return -1;
+    if (tn->timezone && !hd_tz_valid(tn->timezone))
+        return perr(errstr, errstr_size, "%s.timezone: unknown time zone \"%.64s\"", path,
+                    tn->timezone);
+    json_t *d = json_object_get(o, "preference_defaults");
+    if (d && !json_is_null(d)) {
+        struct hd_prefs scratch;
+        char err[256];
+        hd_prefs_defaults(&scratch);
+        if (hd_prefs_apply(&scratch, d, err, sizeof(err)))
+            return perr(errstr, errstr_size, "%s.preference_defaults.%s", path, err);
+        tn->preference_defaults = json_incref(d);
+    }
+    json_t *caps = json_object_get(o, "frequency_caps"), *c;
+    if (!caps || json_is_null(caps))
+        return 0;
+    if (!json_is_array(caps))
+        return perr(errstr, errstr_size, "%s.frequency_caps: expected an array", path);
+    tn->caps = hd_calloc(json_array_size(caps) + 1, sizeof(*tn->caps));
+    size_t i;
+    json_array_foreach(caps, i, c) {
+        struct hd_cap *cap = &tn->caps[tn->cap_cnt++];
+        json_t *ch = json_object_get(c, "channel"), *cat = json_object_get(c, "category");
+        json_t *max = json_object_get(c, "max"), *win = json_object_get(c, "window_ms");
+        if (!json_is_object(c))
+            return perr(errstr, errstr_size, "%s.frequency_caps[%zu]: expected an object", path,
+                        i);
+        cap->channel = ch && !json_is_null(ch) ? hd_channel_parse(json_string_value(ch)) : -1;
+        cap->category = cat && !json_is_null(cat) ? hd_category_parse(json_string_value(cat))
+                                                  : -1;
+        if (ch && !json_is_null(ch) && cap->channel < 0)
+            return perr(errstr, errstr_size, "%s.frequency_caps[%zu].channel: unknown channel",
+                        path, i);
+        if (cat && !json_is_null(cat) && cap->category < 0)
+            return perr(errstr, errstr_size,
+                        "%s.frequency_caps[%zu].category: unknown category", path, i);
+        if (!json_is_integer(max) || json_integer_value(max) < 1 ||
+            json_integer_value(max) > 100000)
+            return perr(errstr, errstr_size,
+                        "%s.frequency_caps[%zu].max: expected an integer from 1 to 100000",
+                        path, i);
+        if (!json_is_integer(win) || json_integer_value(win) < 1000 ||
+            json_integer_value(win) > 366LL * 86400000)
+            return perr(errstr, errstr_size, "%s.frequency_caps[%zu].window_ms: expected "
+                        "milliseconds from 1000 to a year", path, i);
+        cap->max = (int)json_integer_value(max);
+        cap->window_ms = json_integer_value(win);
+    }
+    return 0;
+}
+
 static int parse_tenants(struct hd_tables *t, json_t *arr, char *errstr, size_t errstr_size)
 {
     if (!arr)
@@ -162,7 +220,8 @@ static int parse_tenants(struct hd_tables *t, json_t *arr, char *errstr, size_t 
         if (req_str(o, "tenant_id", &tn->tenant_id, path, errstr, errstr_size) ||
             opt_str(o, "name", &tn->name, path, errstr, errstr_size) ||
             opt_str(o, "default_locale", &tn->default_locale, path, errstr, errstr_size) ||
-            parse_dedup_ttl(tn, json_object_get(o, "dedup_ttl_ms"), path, errstr, errstr_size))
+            parse_dedup_ttl(tn, json_object_get(o, "dedup_ttl_ms"), path, errstr, errstr_size) ||
+            parse_prefs(tn, o, path, errstr, errstr_size))
             return -1;
         for (size_t j = 0; j + 1 < t->tenant_cnt; j++)
             if (!strcmp(t->tenants[j].tenant_id, tn->tenant_id))
@@ -446,6 +505,9 @@ void hd_tables_destroy(struct hd_tables *t)
         hd_free(t->tenants[i].tenant_id);
         hd_free(t->tenants[i].name);
         hd_free(t->tenants[i].default_locale);
+        hd_free(t->tenants[i].timezone);
+        json_decref(t->tenants[i].preference_defaults);
+        hd_free(t->tenants[i].caps);
     }
     hd_free(t->tenants);
     for (size_t i = 0; i < t->rule_cnt; i++)

@@ -9,7 +9,10 @@
  * Document shape (also the HERALD_CONFIG file that `herald config import` and
  * `herald run` publish to the topics; one list element = one topic record):
  *   {"tenants": [{"tenant_id": "acme", "name": "Acme", "default_locale": "en",
- *                 "dedup_ttl_ms": {"EMAIL": 3600000}}],
+ *                 "dedup_ttl_ms": {"EMAIL": 3600000}, "timezone": "Europe/Berlin",
+ *                 "preference_defaults": {<a preference layer: docs/PREFERENCES.md>},
+ *                 "frequency_caps": [{"channel": "EMAIL", "category": "MARKETING",
+ *                                     "max": 3, "window_ms": 604800000}]}],
  *    "rules": [{"id": "order-confirmation", "tenant_id": "acme", "event_type": "order.created",
  *               "when": [{"field": "total", "op": "gt", "value": 100}],
  *               "channels": ["EMAIL", "IN_APP"], "category": "TRANSACTIONAL",
@@ -29,11 +32,25 @@
 
 struct hd_tpl_store;
 
+/* A frequency cap: at most `max` messages per user in any `window_ms`, counted per user
+ * and channel (channel set), per user and category (category set), or both. A cap without
+ * a category counts every category but TRANSACTIONAL. */
+struct hd_cap {
+    int channel;  /* enum hd_channel, or -1: every channel */
+    int category; /* enum hd_category, or -1: every category but TRANSACTIONAL */
+    int max;
+    int64_t window_ms;
+};
+
 struct hd_tenant {
     char *tenant_id;
     char *name;
     char *default_locale;
     int64_t dedup_ttl_ms[HD_CH__CNT]; /* per channel; 0 = the default */
+    char *timezone;                   /* IANA; NULL: UTC (quiet hours of users without one) */
+    json_t *preference_defaults;      /* a preference layer (prefs_rules.h), or NULL */
+    struct hd_cap *caps;              /* frequency caps */
+    size_t cap_cnt;
 };
 
 enum hd_cond_op { HD_OP_EQ, HD_OP_NE, HD_OP_GT, HD_OP_GTE, HD_OP_LT, HD_OP_LTE, HD_OP_EXISTS, HD_OP_IN };

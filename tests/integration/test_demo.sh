@@ -5,8 +5,10 @@
 # (every sample ends as expected, the API answers as expected) and exits
 # non-zero otherwise; this test asserts exit 0 and, line by line, what it shows:
 # garbage bytes and an unknown tenant dead-lettered with their codes, an expired
-# request SKIPPED "expired", an SMS without a phone FAILED "no_address", the
-# inbox with items through the API, a read accepted, 401 for a bad token.
+# request SKIPPED "expired", an SMS without a phone FAILED "no_address", by acme's
+# preference defaults a WHATSAPP SKIPPED "channel_disabled" and an SMS SCHEDULED
+# "quiet_hours", the inbox with items through the API, a read accepted, 401 for a
+# bad token.
 set -euo pipefail
 : "${HERALD_BIN:?}"
 work=$(mktemp -d /tmp/herald-test-demo.XXXXXX)
@@ -44,9 +46,11 @@ outcome 1 '^ +IN_APP +SENT ' "IN_APP SENT for the welcome event"
 outcome 2 '^ +IN_APP +SENT ' "IN_APP SENT for the order"
 outcome 3 '^ +SMS +FAILED .*reason: no_address$' "SMS FAILED no_address without a phone"
 outcome 6 '^ +PUSH +SKIPPED .*reason: expired$' "PUSH SKIPPED expired"
-outcome 7 '^ +dead letter +unknown_tenant by validate: ' "dead letter for the unknown tenant"
-outcome 8 '^ +dead letter +malformed by decode: ' "dead letter for the garbage bytes"
-grep -q "^  \[8\] garbage bytes on notification.requests$" "$work/out" || fail "sample 8 not shown"
+outcome 7 '^ +WHATSAPP +SKIPPED .*reason: channel_disabled$' "WHATSAPP SKIPPED by acme's defaults"
+outcome 8 '^ +SMS +SCHEDULED .*reason: quiet_hours$' "SMS SCHEDULED in acme's quiet hours"
+outcome 9 '^ +dead letter +unknown_tenant by validate: ' "dead letter for the unknown tenant"
+outcome 10 '^ +dead letter +malformed by decode: ' "dead letter for the garbage bytes"
+grep -q "^  \[10\] garbage bytes on notification.requests$" "$work/out" || fail "sample 10 not shown"
 ! grep -q "UNEXPECTED" "$work/out" || fail "a sample did not end as expected"
 
 # the API: inbox with items, unread count, a read accepted, another tenant, a bad token

@@ -7,10 +7,14 @@
 #  - the same users again: no call at all (cache);
 #  - a user.updated record: the next request renders the new name, no call;
 #  - an unknown user on EMAIL + IN_APP: EMAIL FAILED unknown_user, IN_APP delivered;
+#  - a profile whose preferences turn EMAIL off: SKIPPED channel_disabled (prefs);
 #  - a refused token (401): a new token is fetched once and the call succeeds;
 #  - the service answering 500: a request that carries its address goes on; one that
 #    does not is held (SCHEDULED user_service_unavailable); the breaker opens and calls
-#    stop; when the service answers again, the held request is delivered with the profile.
+#    stop; when the service answers again, the held request is delivered with its profile
+#    and the breaker closes;
+#  - a request held when herald run is killed -9: after the restart and the service's
+#    recovery it is SENT exactly once (and was SCHEDULED once).
 set -euo pipefail
 : "${HERALD_BIN:?}" "${HERALD_BROKERS:?}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 fail() {
     echo "test_enrich: FAIL: $*" >&2
-    for f in "$work"/run.log "$work"/peer.log "$work"/failed.jsonl "$work"/scheduled.jsonl; do
+    for f in "$work"/run.log "$work"/run2.log "$work"/peer.log "$work"/failed.jsonl "$work"/scheduled.jsonl; do
         [ -f "$f" ] && { echo "--- $f" >&2; tail -30 "$f" >&2; }
     done
     exit 1
@@ -39,7 +43,10 @@ cat > "$work/profiles.json" <<EOF2
   "u5": {"email": "ed@example.com", "first_name": "Ed"},
   "u6": {"email": "fay@example.com", "first_name": "Fay"},
   "u7": {"email": "gus@example.com", "first_name": "Gus"},
-  "u8": {"email": "hal@example.com", "first_name": "Hal"}}}
+  "u8": {"email": "hal@example.com", "first_name": "Hal"},
+  "u9": {"email": "ida@example.com", "first_name": "Ida"},
+  "u10": {"email": "jo@example.com", "first_name": "Jo",
+          "preferences": {"channels": {"EMAIL": false}}}}}
 EOF2
 python3 "$here/../peers/user_service.py" --profiles "$work/profiles.json" --port 0 \
     --port-file "$work/port" --client-id herald --client-secret 's3cret' > "$work/peer.log" 2>&1 &
@@ -80,6 +87,8 @@ tails="$tails $!"
 "$HERALD_BIN" tail notification.scheduled --from-beginning > "$work/scheduled.jsonl" 2> /dev/null &
 tails="$tails $!"
 "$HERALD_BIN" tail herald.inbox --from-beginning > "$work/inbox.jsonl" 2> /dev/null &
+tails="$tails $!"
+"$HERALD_BIN" tail notification.skipped --from-beginning > "$work/skipped.jsonl" 2> /dev/null &
 tails="$tails $!"
 
 n=0
@@ -148,6 +157,16 @@ jq -e --arg r "$rid" 'select(.request_id == $r and .channel == "EMAIL" and
     fail "no FAILED unknown_user for EMAIL of $rid: $(grep "$rid" "$work/failed.jsonl")"
 echo "ok   unknown user: EMAIL FAILED unknown_user, IN_APP delivered"
 
+# 4b. the profile's preferences count (prefs reads what enrich brought)
+rid=$(req u10 '["EMAIL", "IN_APP"]' | "$HERALD_BIN" send -)
+for _ in $(seq 1 150); do grep -q "$rid" "$work/inbox.jsonl" && break; sleep 0.2; done
+for _ in $(seq 1 100); do grep -q "$rid" "$work/skipped.jsonl" && break; sleep 0.2; done
+jq -e --arg r "$rid" 'select(.request_id == $r and .channel == "EMAIL" and
+    .reason_code == "channel_disabled")' "$work/skipped.jsonl" > /dev/null ||
+    fail "the profile's EMAIL off was not honoured for $rid"
+grep -q "$rid" "$work/inbox.jsonl" || fail "no inbox item for $rid"
+echo "ok   the profile's preferences: EMAIL SKIPPED channel_disabled, IN_APP delivered"
+
 # 5. a refused token: one new token, the call succeeds
 tokens=$(stats token_calls)
 curl -fsS -X POST "$us/_control/expire_tokens" > /dev/null
@@ -174,3 +193,24 @@ mode '{"mode": "ok"}'
 expect_text "$rid_held" "Hello Gus <gus@example.com>"
 grep -q "breaker of tenant $t closed" "$work/run.log" || fail "the breaker did not close"
 echo "ok   recovery: the held request delivered with its profile, breaker closed"
+
+# 7. held through kill -9: the hold is in a changelogged store, so nothing is lost
+mode '{"mode": "error", "status": 503}'
+rid_k=$(req u9 '["EMAIL"]' | "$HERALD_BIN" send -)
+for _ in $(seq 1 150); do grep -q "$rid_k" "$work/scheduled.jsonl" && break; sleep 0.2; done
+grep -q "$rid_k" "$work/scheduled.jsonl" || fail "$rid_k was not held"
+kill -KILL "$run_pid"; wait "$run_pid" 2>/dev/null || true
+"$HERALD_BIN" run --role pipeline > "$work/run2.log" 2>&1 &
+run_pid=$!
+for _ in $(seq 1 300); do
+    grep -q "herald-pipeline: assigned [1-9]" "$work/run2.log" 2>/dev/null && break
+    kill -0 "$run_pid" 2>/dev/null || fail "herald run exited after the kill"
+    sleep 0.2
+done
+mode '{"mode": "ok"}'
+expect_text "$rid_k" "Hello Ida <ida@example.com>"
+"$HERALD_BIN" tail notification.sent --from-beginning --until-idle 3000 > "$work/sent.jsonl" 2> /dev/null
+sent=$(jq -c --arg r "$rid_k" 'select(.request_id == $r)' "$work/sent.jsonl" | wc -l)
+held=$(jq -c --arg r "$rid_k" 'select(.request_id == $r)' "$work/scheduled.jsonl" | wc -l)
+[ "$sent" -eq 1 ] && [ "$held" -eq 1 ] || fail "held through kill -9: $held SCHEDULED, $sent SENT (want 1 and 1)"
+echo "ok   held through kill -9: SCHEDULED once, then SENT once with its profile"
