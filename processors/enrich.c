@@ -430,6 +430,7 @@ static void release_held(struct enrich *e, struct hd_ctx *ctx)
         json_decref(profile);
     } else if (pr && pr->l->state != HD_USVC_WAITING) {
         v = answer(e, ctx, rec, pr->l, since);
+        probe_drop(e, pr); /* used: a found profile is cached now, a failure asks again */
     } else if (!pr && now - since < e->max_hold && hd_usvc_allowed(e->svc, rec->req.tenant_id,
                                                                    now)) {
         /* ask now, without waiting: a later punctuation takes the answer */
@@ -473,14 +474,13 @@ static void enrich_punctuate(void *self, struct hd_ctx *ctx, int64_t now_ms)
             release_held(e, ctx);
         hd_request_clear(&e->held.rec.req);
     }
-    /* answered probes a held request did not take within a minute (its partition moved) */
+    /* answered probes no held request took within a minute (its partition moved) */
     for (size_t i = 0; i < e->nprobe;)
         if (e->probes[i].l->state != HD_USVC_WAITING && now_ms - e->probes[i].started > 60000)
             probe_drop(e, &e->probes[i]);
         else
             i++;
-    /* answered probes that a request took are done */
-    hd_usvc_run(e->svc, 0);
+    hd_usvc_run(e->svc, 0); /* the probes' calls go on between transactions */
 }
 
 static int enrich_init(void **self, const struct hd_task_env *env, char *errstr,

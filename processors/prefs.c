@@ -193,25 +193,26 @@ static int cap_count(struct prefs *pf, struct hd_store *st, const struct hd_requ
     return n;
 }
 
-/* The first cap the message would exceed, or NULL. */
+/* The first cap a message sent at `now` would exceed, or NULL. */
 static const struct hd_cap *over_cap(struct prefs *pf, struct hd_ctx *ctx,
                                      const struct hd_tenant *tn, const struct hd_request *r,
-                                     enum hd_channel ch, int *count)
+                                     enum hd_channel ch, int64_t now, int *count)
 {
     struct hd_store *st = hd_ctx_store(ctx, "caps");
     for (size_t i = 0; st && tn && i < tn->cap_cnt; i++)
         if (cap_applies(&tn->caps[i], ch, r->category) &&
-            (*count = cap_count(pf, st, r, &tn->caps[i], hd_ctx_now(ctx))) >= tn->caps[i].max)
+            (*count = cap_count(pf, st, r, &tn->caps[i], now)) >= tn->caps[i].max)
             return &tn->caps[i];
     return NULL;
 }
 
-/* Counts a message going on: its time under every cap that applies. Returns 0 or -1. */
+/* Counts a message sent at `now` (its scheduled time when later than the processing time)
+ * under every cap that applies. Returns 0 or -1. */
 static int count_send(struct prefs *pf, struct hd_ctx *ctx, const struct hd_tenant *tn,
-                      const struct hd_request *r, enum hd_channel ch, char *err, size_t errlen)
+                      const struct hd_request *r, enum hd_channel ch, int64_t now, char *err,
+                      size_t errlen)
 {
     struct hd_store *st = hd_ctx_store(ctx, "caps");
-    int64_t now = hd_ctx_now(ctx);
     for (size_t i = 0; st && tn && i < tn->cap_cnt; i++) {
         const struct hd_cap *c = &tn->caps[i];
         if (!cap_applies(c, ch, r->category))
@@ -293,9 +294,9 @@ static enum hd_verdict decide_all(struct prefs *pf, struct hd_ctx *ctx, struct h
     effective(pf, ctx, rec, tn, &p);
     load_suppressions(pf, ctx, r);
     const struct hd_suppression *comp = complaint(pf, now);
-    enum hd_channel go[HD_CH__CNT], later[HD_CH__CNT];
+    enum hd_channel go[HD_CH__CNT], later[HD_CH__CNT], kept[HD_CH__CNT];
     struct skip sk[HD_CH__CNT];
-    size_t ngo = 0, nlater = 0, nsk = 0;
+    size_t ngo = 0, nlater = 0, nsk = 0, nkept = 0;
     int64_t until = 0;
     char later_reason[256] = "", when[40];
     for (size_t i = 0; i < r->channel_cnt && i < HD_CH__CNT; i++) {
@@ -303,8 +304,6 @@ static enum hd_verdict decide_all(struct prefs *pf, struct hd_ctx *ctx, struct h
         struct hd_pref_decision d;
         hd_prefs_decide(&p, tn ? tn->timezone : NULL, ch, r->category, r->priority, at, &d);
         const struct hd_suppression *s;
-        int count = 0;
-        const struct hd_cap *c;
         if (d.verdict == HD_PREF_SEND && r->category == HD_CAT_MARKETING && comp) {
             hd_time_iso8601(comp->at, when, sizeof(when));
             skip(sk, &nsk, ch, "no_consent", "MARKETING consent withdrawn by a complaint on %s "
@@ -323,31 +322,58 @@ static enum hd_verdict decide_all(struct prefs *pf, struct hd_ctx *ctx, struct h
                 until = d.until_ms;
                 snprintf(later_reason, sizeof(later_reason), "%s", d.reason);
             }
-        } else if ((c = over_cap(pf, ctx, tn, r, ch, &count))) {
-            skip(sk, &nsk, ch, "frequency_cap", "frequency cap: %d %s of %s in %lld s (at most "
-                 "%d)", count, c->channel >= 0 ? hd_channel_name(c->channel) : "messages",
-                 c->category >= 0 ? hd_category_name(c->category) : "every category",
-                 (long long)(c->window_ms / 1000), c->max);
         } else {
             go[ngo++] = ch;
         }
     }
     char err[256];
-    for (size_t i = 0; i < ngo; i++)
-        if (count_send(pf, ctx, tn, r, go[i], err, sizeof(err)))
-            return hd_ctx_retry(ctx, "state_error", "%s", err);
     if (nlater) {
+        /* the held copy carries the deferred channels only; r gets its own back */
+        size_t cnt = r->channel_cnt;
+        memcpy(kept, r->channels, cnt * sizeof(*kept));
         memcpy(r->channels, later, nlater * sizeof(*later));
         r->channel_cnt = nlater;
-        if (hd_timers_hold(&pf->deferred, ctx, rec, until, 0, err, sizeof(err)))
-            return hd_ctx_retry(ctx, "state_error", "%s", err);
+        int rc = hd_timers_hold(&pf->deferred, ctx, rec, until, 0, err, sizeof(err));
+        memcpy(r->channels, kept, cnt * sizeof(*kept));
+        r->channel_cnt = cnt;
+        if (rc)
+            return hd_ctx_retry(ctx, "state_error", "%s", err); /* nothing written yet */
+    }
+    /* caps last, one channel after the other, so two channels of one request count
+     * against a cap that spans channels */
+    nkept = 0;
+    for (size_t i = 0; i < ngo; i++) {
+        int count = 0;
+        const struct hd_cap *c = over_cap(pf, ctx, tn, r, go[i], at, &count);
+        if (c) {
+            skip(sk, &nsk, go[i], "frequency_cap", "frequency cap: %d %s of %s in %lld s (at "
+                 "most %d)", count, c->channel >= 0 ? hd_channel_name(c->channel) : "messages",
+                 c->category >= 0 ? hd_category_name(c->category) : "every category",
+                 (long long)(c->window_ms / 1000), c->max);
+            continue;
+        }
+        if (count_send(pf, ctx, tn, r, go[i], at, err, sizeof(err))) {
+            /* counts of this record are staged already: only an abort undoes them */
+            hd_ctx_fail(ctx, err);
+            return HD_DONE;
+        }
+        kept[nkept++] = go[i];
+    }
+    if (nlater) {
+        enum hd_channel all[HD_CH__CNT];
+        size_t cnt = r->channel_cnt;
+        memcpy(all, r->channels, cnt * sizeof(*all));
+        memcpy(r->channels, later, nlater * sizeof(*later));
+        r->channel_cnt = nlater;
         hd_timers_statuses(ctx, r, HD_ST_SCHEDULED, "quiet_hours", later_reason);
+        memcpy(r->channels, all, cnt * sizeof(*all));
+        r->channel_cnt = cnt;
     }
     for (size_t i = 0; i < nsk; i++)
         skip_status(ctx, r, sk[i].ch, sk[i].code, sk[i].reason);
-    memcpy(r->channels, go, ngo * sizeof(*go));
-    r->channel_cnt = ngo;
-    return ngo ? HD_PASS : HD_DONE;
+    memcpy(r->channels, kept, nkept * sizeof(*kept));
+    r->channel_cnt = nkept;
+    return nkept ? HD_PASS : HD_DONE;
 }
 
 static enum hd_verdict prefs_process(void *self, struct hd_ctx *ctx, struct hd_record *rec)

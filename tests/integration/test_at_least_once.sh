@@ -21,7 +21,7 @@ fail() {
 }
 
 run=a$(date +%s)$RANDOM
-"$tools/hd_e2e" config "$run" > "$work/config.json"
+HD_E2E_QUIET_MIN=0 "$tools/hd_e2e" config "$run" > "$work/config.json"
 export HERALD_CONFIG=$work/config.json HERALD_OUTBOX_DIR=$work/outbox HERALD_INSTANCE_ID=alos-$run
 export HERALD_STATE_DIR=$work/state HERALD_PROCESSING=at_least_once
 unset HERALD_PG

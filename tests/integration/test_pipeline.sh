@@ -32,21 +32,23 @@ fail() {
 }
 
 run=p$(date +%s)$RANDOM
-"$tools/hd_e2e" config "$run" > "$work/config.json"
+# the preference tenant's quiet hours end 1-2 minutes from now (whole minutes): time enough
+# for every "quiet" input to be held first
+HD_E2E_QUIET_MIN=2 "$tools/hd_e2e" config "$run" > "$work/config.json"
 export HERALD_CONFIG=$work/config.json HERALD_OUTBOX_DIR=$work/outbox HERALD_INSTANCE_ID=pipe-$run
 export HERALD_STATE_DIR=$work/state
 "$HERALD_BIN" migrate > /dev/null
 "$HERALD_BIN" run > "$work/run.log" 2>&1 &
 run_pid=$!
 # produce once the pipeline owns its partitions (a previous test's static member may hold
-# the group until its session times out), so scheduled inputs, due 10 s after they are
+# the group until its session times out), so scheduled inputs, due 20 s after they are
 # produced, are held before their time
 for _ in $(seq 1 300); do
     grep -q "herald-pipeline: assigned [1-9]" "$work/run.log" 2>/dev/null && break
     kill -0 "$run_pid" 2>/dev/null || fail "herald run exited"
     sleep 0.2
 done
-HD_E2E_SCHED_MS=10000 "$tools/hd_e2e" produce "$run" 1000 50 100 "$work/manifest.0"
+HD_E2E_SCHED_MS=20000 "$tools/hd_e2e" produce "$run" 1000 50 100 "$work/manifest.0"
 "$tools/hd_e2e" repeat "$run" "$work/manifest.0" 1000 "$work/manifest.r" 1000
 cat "$work/manifest.0" "$work/manifest.r" > "$work/manifest.txt"
 HD_E2E_SCHED_STRICT=1 "$tools/hd_e2e" verify "$run" "$work/manifest.txt" 300 | tee "$work/verify.out" \
@@ -56,25 +58,41 @@ count() { grep -c "$1" "$work/manifest.txt" || true; }
 malformed=$(count '^bad_') repeats=$(count '^repeat ') expired=$(count '^expired \|^sched_expired ')
 [ "$malformed" -eq 50 ] && [ "$repeats" -gt 0 ] && [ "$(count '^sched_expired ')" -gt 0 ] ||
     fail "workload: $malformed malformed, $repeats repeats, $(count '^sched_expired ') held-then-expired"
+capped=$(count '^capped ') capskip=$(count '^capped .*WHY=frequency_cap') quiet=$(count '^quiet ')
+[ "$capped" -gt 0 ] && [ $((capped % 5)) -eq 0 ] && [ "$capskip" -eq $((capped * 2 / 5)) ] && [ "$quiet" -gt 0 ] ||
+    fail "workload: $capped capped ($capskip over the cap), $quiet quiet"
+grep -q "^frequency caps checked: $((capped / 5)) users, $((capped - capskip)) delivered, $capskip SKIPPED frequency_cap$" "$work/verify.out" ||
+    fail "not every capped input was checked: $(grep '^frequency caps checked' "$work/verify.out")"
+grep -q "^quiet hours checked: $quiet sent after the window's end, $quiet held (SCHEDULED quiet_hours), $quiet provably processed before it;" "$work/verify.out" ||
+    fail "not every quiet input was checked: $(grep '^quiet hours checked' "$work/verify.out")"
 grep -q "^dead letters with the input's key, value and headers: $malformed ($((malformed * 4)) headers); SKIPPED reasons checked: $repeats duplicate, $expired expired$" "$work/verify.out" ||
     fail "not every dead letter or SKIPPED reason was checked: $(grep '^dead letters with' "$work/verify.out")"
 # ... and they can fail: a manifest that differs from what was sent in one dead letter's key,
 # one's headers (an empty value where a null was sent), one's value, one duplicate's first
-# notification and one held-then-expired request's reason code fails the verifier, naming each
+# notification, one held-then-expired request's reason code, one capped input over the cap
+# expected delivered and one quiet input's window said to end an hour later fails the
+# verifier, naming each
 awk '/^bad_/ && n < 3 { n++; if (n == 1) $8 = "41" $8; if (n == 2) sub(/e2e-null$/, "e2e-null=", $9)
                         if (n == 3) $7 = "ff" $7; print $5 > "'"$work/tampered.ids"'" }
      /^repeat / && !d { d = 1; sub(/DUP=[0-9a-f-]*/, "DUP=00000000-0000-5000-8000-000000000000")
                         print $5 > "'"$work/tampered.ids"'" }
      /^sched_expired / && !w { w = 1; sub(/WHY=expired/, "WHY=duplicate"); print $5 > "'"$work/tampered.ids"'" }
+     /^capped .*WHY=frequency_cap/ && !c { c = 1; sub(/EMAIL=SKIPPED,WHY=frequency_cap/, "EMAIL=SENT")
+                                           print $5 > "'"$work/tampered.ids"'" }
+     /^quiet / && !q { q = 1; match($6, /QUIET=[0-9]+/); t = substr($6, RSTART + 6, RLENGTH - 6)
+                       sub(/QUIET=[0-9]+/, sprintf("QUIET=%.0f", t + 3600000), $6)
+                       print $5 > "'"$work/tampered.ids"'" }
      { print }' "$work/manifest.txt" > "$work/manifest.tampered"
-[ "$(wc -l < "$work/tampered.ids")" -eq 5 ] || fail "could not tamper with 5 manifest lines"
+[ "$(wc -l < "$work/tampered.ids")" -eq 7 ] || fail "could not tamper with 7 manifest lines"
 if env -u HERALD_PG "$tools/hd_e2e" verify "$run" "$work/manifest.tampered" 120 > "$work/tampered.out" 2> "$work/tampered.err"; then
-    fail "the verifier passed a manifest with 5 wrong expectations"
+    fail "the verifier passed a manifest with 7 wrong expectations"
 fi
-grep -q "inputs with problems 5$" "$work/tampered.out" || fail "tampered: $(grep 'inputs with problems' "$work/tampered.out")"
+grep -q "inputs with problems 7$" "$work/tampered.out" || fail "tampered: $(grep 'inputs with problems' "$work/tampered.out")"
 for why in "key is not the input's key" "headers are not the input's headers" \
     "value is not the input's bytes" "does not name 00000000-0000-5000-8000-000000000000" \
-    "SKIPPED with reason code expired, want duplicate"; do
+    "SKIPPED with reason code expired, want duplicate" \
+    "by offset expects EMAIL SENT, but the cap lets the first 3 through" \
+    "in quiet hours until"; do
     grep -qF "$why" "$work/tampered.err" || fail "the verifier did not report: $why"
 done
 while read -r id; do grep -qF " $id (" "$work/tampered.err" || fail "tampered input $id not named"; done < "$work/tampered.ids"

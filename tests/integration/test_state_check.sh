@@ -19,7 +19,7 @@ trap cleanup EXIT
 fail() { echo "test_state_check: FAIL: $*" >&2; cat "$work/check.out" 2>/dev/null >&2; exit 1; }
 
 run=s$(date +%s)$RANDOM
-"$tools/hd_e2e" config "$run" > "$work/config.json"
+HD_E2E_QUIET_MIN=0 "$tools/hd_e2e" config "$run" > "$work/config.json"
 export HERALD_CONFIG=$work/config.json HERALD_OUTBOX_DIR=$work/outbox HERALD_INSTANCE_ID=state-$run
 export HERALD_STATE_DIR=$work/state
 unset HERALD_PG

@@ -3,6 +3,11 @@
  * tests, on a real broker.
  *
  *   hd_e2e config RUN                      tenants + rules for the run (JSON, stdout)
+ *       Tenants "a" and "b", and "p" for the preference filter (processors/prefs.c): time
+ *       zone UTC, a frequency cap of 3 SYSTEM e-mails per user and hour, and quiet hours on
+ *       PUSH from an hour before now to HD_E2E_QUIET_MIN minutes after (default 2; 0: no
+ *       quiet hours), in whole minutes: they end at the start of the minute that holds
+ *       now + HD_E2E_QUIET_MIN, the exact release time of whatever they hold.
  *   hd_e2e produce RUN N MALFORMED EVENTS MANIFEST [FIRST]
  *       produces N inputs (numbered from FIRST, default 0, so chunks of one run can be
  *       produced at different moments with their manifests concatenated): EVENTS domain
@@ -15,6 +20,15 @@
  *       key and headers. About 1 in 20 valid requests is scheduled HD_E2E_SCHED_MS ahead
  *       ("AT=<epoch ms>"); about 1 in 40 is scheduled as far and expires a quarter of that
  *       before its time ("EXP=<epoch ms>"), so it is held and then SKIPPED "expired".
+ *       About 1 in 40 is "capped": runs of 5 SYSTEM e-mails (distinct content, no
+ *       idempotency key) to one user of tenant "p" each ("cap-<first input of the run>"),
+ *       the first 3 by offset "EMAIL=SENT", the rest "EMAIL=SKIPPED,WHY=frequency_cap", all
+ *       with "CAP=<user's number>/3/5" (inputs that would not fill a run get another shape).
+ *       About 1 in 40 is "quiet": a TRANSACTIONAL NORMAL PUSH request with a push token to
+ *       tenant "p", "PUSH=SENT,QUIET=<epoch ms>", held by the quiet hours (SCHEDULED
+ *       quiet_hours) and sent once they end at QUIET; produced only while they have more
+ *       than 20 s to run (their end is read from the tenant in HERALD_CONFIG, as `hd_e2e
+ *       config` wrote it), else the slot gets another shape.
  *       HD_E2E_RATE=R paces it at R inputs/s; HD_E2E_PROGRESS=FILE has it rewrite FILE
  *       with the count handed to the producer so far, so a script can act at input N.
  *   hd_e2e repeat RUN MANIFEST N OUT_MANIFEST FIRST
@@ -30,7 +44,20 @@
  *       A scheduled input must not be queued, sent or (once held) skipped before its
  *       time, and is SCHEDULED at most once; exactly once when a later input of its
  *       partition was processed before its time (so it was processed before it too), or
- *       for every scheduled input with HD_E2E_SCHED_STRICT=1.
+ *       for every scheduled input with HD_E2E_SCHED_STRICT=1. A quiet input the same with
+ *       the end of its quiet hours for its time (HD_E2E_SCHED_STRICT=1 included), its
+ *       SCHEDULED with reason code quiet_hours. Past TIMEOUT_S the verifier waits on while
+ *       every input still incomplete is a quiet one whose quiet hours end in the next 15
+ *       minutes (until 30 s past their end), so a short timeout does not fail a run
+ *       produced inside them. The inputs of a capped user must be 5 in one partition, the
+ *       first 3 by offset expected SENT and the rest SKIPPED (a manifest that says
+ *       otherwise fails), so with each checked exactly once the user got exactly 3 and 2
+ *       SKIPPED frequency_cap.
+ *       Summary lines a test can match (counts of inputs that passed every check):
+ *         SKIPPED reasons checked: D duplicate, E expired
+ *         frequency caps checked: U users, S delivered, K SKIPPED frequency_cap
+ *         quiet hours checked: Q sent after the window's end, H held (SCHEDULED
+ *           quiet_hours), P provably processed before it; queued at most L ms after it
  * Every tenant is "e2e-RUN-...", so runs on one broker and database do not mix.
  *
  * The workload is in e2e/workload.c, the verifier in e2e/verify.c.

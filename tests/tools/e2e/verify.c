@@ -47,6 +47,11 @@ struct entry {
     int64_t held_at;    /* occurred_at of its (first) SCHEDULED */
     int64_t skipped_at; /* earliest SKIPPED */
     int must_hold;      /* processed before its time: a later input of its partition was */
+    int64_t quiet;      /* QUIET=: held for quiet hours until then (the window's end); 0 = no */
+    char cap_group[32]; /* CAP=GROUP/MAX/RUN: one of RUN inputs of a capped user, of which the */
+    int cap_max, cap_run; /* first MAX by offset go on and the rest are SKIPPED frequency_cap */
+    char cap_bad[200];  /* how the manifest contradicts the cap (check_caps) */
+    int problem;        /* entry_check found one */
 };
 
 static int by_rid(const void *a, const void *b)
@@ -70,6 +75,16 @@ static int parse_expect(struct entry *e, char *expect)
             e->exp = atoll(val);
         } else if (!strcmp(tok, "WHY")) {
             snprintf(e->why, sizeof(e->why), "%s", val);
+        } else if (!strcmp(tok, "QUIET")) {
+            e->quiet = atoll(val);
+            if (e->quiet <= 0)
+                return -1;
+        } else if (!strcmp(tok, "CAP")) {
+            char extra;
+            if (sscanf(val, "%31[^/]/%d/%d%c", e->cap_group, &e->cap_max, &e->cap_run,
+                       &extra) != 3 ||
+                e->cap_max < 0 || e->cap_run <= e->cap_max)
+                return -1;
         } else if (!strcmp(tok, "DUP")) {
             snprintf(e->dup_of, sizeof(e->dup_of), "%s", val);
         } else if (!strcmp(tok, "DLQ")) {
@@ -203,7 +218,10 @@ struct verify {
     long stray; /* records of this run that match no input */
     int64_t max_late_ms; /* of a scheduled input's release (QUEUED) after its time */
     long dlq_checked, hdrs_checked; /* dead letters compared with key and headers; headers */
-    long why_checked[2];            /* SKIPPED reasons checked: duplicate, expired */
+    long why_checked[4]; /* SKIPPED reasons checked: duplicate, expired, frequency_cap, other */
+    int64_t quiet_late_ms; /* of a quiet input's release (QUEUED) after the window's end */
+    struct entry **caps;   /* capped inputs by group, partition, offset (check_caps) */
+    size_t ncaps;
 };
 
 static const char *const verify_topics[] = {HD_TOPIC_QUEUED,  HD_TOPIC_SENT, HD_TOPIC_FAILED,
@@ -332,8 +350,17 @@ static void observe_skip(struct verify *v, struct entry *e, const struct hd_stat
         entry_bad(e, "duplicate's reason does not name %s: \"%s\"", e->dup_of,
                   ev->reason ? ev->reason : "");
     } else {
-        v->why_checked[strcmp(e->why, "duplicate") != 0]++;
+        v->why_checked[!strcmp(e->why, "duplicate")       ? 0
+                       : !strcmp(e->why, "expired")       ? 1
+                       : !strcmp(e->why, "frequency_cap") ? 2
+                                                          : 3]++;
     }
+}
+
+/* When a held input may be released: its scheduled time, or the end of its quiet hours. */
+static int64_t due(const struct entry *e)
+{
+    return e->at ? e->at : e->quiet;
 }
 
 static void observe(struct verify *v, struct hd_serde *sd, const rd_kafka_message_t *m, int ti)
@@ -366,19 +393,29 @@ static void observe(struct verify *v, struct hd_serde *sd, const rd_kafka_messag
             observe_skip(v, e, &ev);
         if (ev.status == HD_ST_SCHEDULED && ev.occurred_at < e->held_at)
             e->held_at = ev.occurred_at;
-        if (e->at && (ev.status == HD_ST_QUEUED || ev.status == HD_ST_SENT)) {
-            e->early += ev.occurred_at < e->at;
-            if (ev.status == HD_ST_QUEUED && ev.occurred_at - e->at > v->max_late_ms)
-                v->max_late_ms = ev.occurred_at - e->at;
+        if (ev.status == HD_ST_SCHEDULED && e->quiet && !e->at) {
+            const char *code = ev.reason_code ? ev.reason_code : "(none)";
+            if (strcmp(code, "quiet_hours")) {
+                e->why_bad++;
+                entry_bad(e, "SCHEDULED with reason code %s, want %s", code, "quiet_hours");
+            }
+        }
+        if (due(e) && (ev.status == HD_ST_QUEUED || ev.status == HD_ST_SENT)) {
+            e->early += ev.occurred_at < due(e);
+            int64_t *late = e->at ? &v->max_late_ms : &v->quiet_late_ms;
+            if (ev.status == HD_ST_QUEUED && ev.occurred_at - due(e) > *late)
+                *late = ev.occurred_at - due(e);
         }
     }
     hd_status_event_clear(&ev);
 }
 
 /* Until when a scheduled input is held if processed: its time, or its expiry if sooner
- * (validate skips it as expired from then on). */
+ * (validate skips it as expired from then on); a quiet one: until its quiet hours end. */
 static int64_t hold_by(const struct entry *e)
 {
+    if (!e->at)
+        return e->quiet;
     return e->exp && e->exp < e->at ? e->exp : e->at;
 }
 
@@ -393,7 +430,8 @@ static int by_position(const void *a, const void *b)
 /* A task processes a partition in offset order and stamps each outcome with the time its
  * batch was processed, so an outcome of a later request in the same partition at time T
  * proves that an earlier one was processed at or before T. A scheduled request proven
- * processed before it was due must have been held, exactly once. Returns how many. */
+ * processed before it was due must have been held, exactly once; so must a quiet one
+ * proven processed before its quiet hours ended. Returns how many scheduled ones. */
 static long mark_must_hold(struct verify *v)
 {
     struct entry **pos = hd_calloc(v->cnt + 1, sizeof(*pos));
@@ -408,9 +446,9 @@ static long mark_must_hold(struct verify *v)
         struct entry *e = pos[i];
         if (i && e->partition != pos[i - 1]->partition)
             later = INT64_MAX;
-        if (e->at && later < hold_by(e)) {
+        if (due(e) && later < hold_by(e)) {
             e->must_hold = 1;
-            must++;
+            must += e->at != 0;
         }
         if (e->first_at < later)
             later = e->first_at;
@@ -419,15 +457,102 @@ static long mark_must_hold(struct verify *v)
     return must;
 }
 
-/* Is everything expected of e there (possibly more)? */
+static int by_cap(const void *a, const void *b)
+{
+    const struct entry *x = *(struct entry *const *)a, *y = *(struct entry *const *)b;
+    int c = strcmp(x->cap_group, y->cap_group);
+    if (c)
+        return c;
+    if (x->partition != y->partition)
+        return x->partition < y->partition ? -1 : 1;
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+/* The one channel e expects, or -1. */
+static int only_channel(const struct entry *e)
+{
+    int ch = -1;
+    for (int c = 0; c < HD_CH__CNT; c++)
+        if (e->expect_status[c] >= 0) {
+            if (ch >= 0)
+                return -1;
+            ch = c;
+        }
+    return ch;
+}
+
+/* The manifest against the frequency cap: each capped user has exactly RUN inputs, all in
+ * one partition and on one channel, the first MAX by offset expected delivered (SENT) and
+ * the rest SKIPPED, so that with each input's outcomes checked exactly once no user gets
+ * more than MAX or fewer. A line that breaks this gets cap_bad. Returns the users. */
+static long check_caps(struct verify *v)
+{
+    v->caps = hd_calloc(v->cnt + 1, sizeof(*v->caps));
+    v->ncaps = 0;
+    for (size_t i = 0; i < v->cnt; i++)
+        if (v->es[i].cap_group[0])
+            v->caps[v->ncaps++] = &v->es[i];
+    qsort(v->caps, v->ncaps, sizeof(*v->caps), by_cap);
+    long users = 0;
+    for (size_t i = 0, j; i < v->ncaps; i = j) {
+        const struct entry *g = v->caps[i];
+        for (j = i; j < v->ncaps && !strcmp(v->caps[j]->cap_group, g->cap_group); j++)
+            ;
+        users++;
+        for (size_t k = i; k < j; k++) {
+            struct entry *e = v->caps[k];
+            int ch = only_channel(e), rank = (int)(k - i);
+            if (e->cap_max != g->cap_max || e->cap_run != g->cap_run || j - i != (size_t)e->cap_run)
+                snprintf(e->cap_bad, sizeof(e->cap_bad), "capped user cap-%s: %zu inputs in the "
+                         "manifest, want %d (at most %d delivered)", e->cap_group, j - i,
+                         e->cap_run, e->cap_max);
+            else if (e->partition != g->partition)
+                snprintf(e->cap_bad, sizeof(e->cap_bad), "capped user cap-%s: inputs in partitions "
+                         "%d and %d", e->cap_group, g->partition, e->partition);
+            else if (ch < 0)
+                snprintf(e->cap_bad, sizeof(e->cap_bad), "capped user cap-%s: the input does not "
+                         "expect exactly one channel", e->cap_group);
+            else if ((rank < e->cap_max) != (e->expect_status[ch] == HD_ST_SENT) ||
+                     (rank >= e->cap_max && e->expect_status[ch] != HD_ST_SKIPPED))
+                snprintf(e->cap_bad, sizeof(e->cap_bad), "capped user cap-%s: input %d of %d by "
+                         "offset expects %s %s, but the cap lets the first %d through",
+                         e->cap_group, rank + 1, e->cap_run, hd_channel_name(ch),
+                         hd_status_name(e->expect_status[ch]), e->cap_max);
+        }
+    }
+    return users;
+}
+
+/* Is everything expected of e there (possibly more)? A line that contradicts the cap
+ * fails whatever comes: nothing to wait for. */
 static int entry_complete(const struct entry *e)
 {
+    if (e->cap_bad[0])
+        return 1;
     if (e->dlq)
         return e->dlq_seen > 0;
     for (int c = 0; c < HD_CH__CNT; c++)
         if (e->expect_status[c] >= 0 && !e->seen[c][e->expect_status[c]])
             return 0;
     return 1;
+}
+
+/* Past the timeout, is the verifier still to wait? Only while every input not complete yet
+ * is a quiet one whose quiet hours end less than 30 s ago or in the next 15 minutes: it
+ * cannot be complete before then. */
+static int quiet_pending(const struct verify *v, size_t from)
+{
+    int64_t now = hd_now_ms();
+    int waiting = 0;
+    for (size_t i = from; i < v->cnt; i++) {
+        const struct entry *e = &v->es[i];
+        if (entry_complete(e))
+            continue;
+        if (!e->quiet || e->at || e->quiet + 30000 <= now || e->quiet - now > 900000)
+            return 0;
+        waiting = 1;
+    }
+    return waiting;
 }
 
 /* Exactly-once check of one entry; prints problems, returns how many. */
@@ -437,7 +562,9 @@ static int entry_check(const struct entry *e, int *printed)
     char why[512] = "";
     const char *strict = getenv("HD_E2E_SCHED_STRICT");
     int sched_exact = strict && !strcmp(strict, "1");
-    if (e->dlq) {
+    if (e->cap_bad[0]) {
+        snprintf(why, sizeof(why), "%s", e->cap_bad);
+    } else if (e->dlq) {
         if (e->dlq_seen != 1 || e->dlq_bad)
             snprintf(why, sizeof(why), "dead letters seen %d (want 1), mismatched %d%s%s",
                      e->dlq_seen, e->dlq_bad, e->bad[0] ? ": " : "", e->bad);
@@ -452,7 +579,7 @@ static int entry_check(const struct entry *e, int *printed)
                     want = s == terminal || (s == HD_ST_QUEUED && terminal != HD_ST_SKIPPED);
                     /* held at most once, and once when it was processed before its time; a
                      * backlog that passes its time lawfully leaves it unheld */
-                    if (s == HD_ST_SCHEDULED && e->at)
+                    if (s == HD_ST_SCHEDULED && due(e))
                         want = sched_exact || e->must_hold || e->seen[c][s] > 1 ? 1
                                                                                 : e->seen[c][s];
                 }
@@ -467,11 +594,11 @@ static int entry_check(const struct entry *e, int *printed)
             snprintf(why, sizeof(why), "%s", e->bad);
     }
     if (!why[0] && e->early)
-        snprintf(why, sizeof(why), "scheduled for %lld, queued or sent %d times before that",
-                 (long long)e->at, e->early);
-    if (!why[0] && e->at && e->held_at != INT64_MAX && e->held_at >= hold_by(e))
-        snprintf(why, sizeof(why), "held at %lld, not before its time %lld", (long long)e->held_at,
-                 (long long)hold_by(e));
+        snprintf(why, sizeof(why), "%s %lld, queued or sent %d times before that",
+                 e->at ? "scheduled for" : "in quiet hours until", (long long)due(e), e->early);
+    if (!why[0] && due(e) && e->held_at != INT64_MAX && e->held_at >= hold_by(e))
+        snprintf(why, sizeof(why), "held at %lld, not before its %s %lld", (long long)e->held_at,
+                 e->at ? "time" : "quiet hours' end", (long long)hold_by(e));
     if (!why[0] && e->at && e->held_at != INT64_MAX && e->skipped_at < e->at)
         snprintf(why, sizeof(why), "held, then skipped at %lld, before its time %lld",
                  (long long)e->skipped_at, (long long)e->at);
@@ -598,15 +725,26 @@ int hd__e2e_verify(const char *run, const char *manifest, int timeout_s)
     for (size_t i = 0; i < v.cnt; i++)
         v.idx[i] = &v.es[i];
     qsort(v.idx, v.cnt, sizeof(*v.idx), by_rid);
+    check_caps(&v);
     struct hd_serde *sd = hd_serde_new(err, sizeof(err));
     rd_kafka_t *rk = sd ? assign_from_start(&cfg, err, sizeof(err)) : NULL;
     if (!rk) {
         fprintf(stderr, "hd_e2e verify: %s\n", err);
         return 2;
     }
-    int64_t deadline = hd_mono_us() + timeout_s * 1000000LL, idle_since = 0;
+    int64_t deadline = hd_mono_us() + timeout_s * 1000000LL, idle_since = 0, checked_us = 0;
     size_t complete_from = 0;
-    while (hd_mono_us() < deadline) {
+    int pending = 0;
+    for (;;) {
+        int64_t now_us = hd_mono_us();
+        if (now_us >= deadline) { /* then once a second: only quiet inputs not yet due left? */
+            if (now_us - checked_us >= 1000000) {
+                pending = quiet_pending(&v, complete_from);
+                checked_us = now_us;
+            }
+            if (!pending)
+                break;
+        }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (m && !m->err) {
             observe(&v, sd, m, topic_index(rd_kafka_topic_name(m->rkt)));
@@ -627,9 +765,34 @@ int hd__e2e_verify(const char *run, const char *manifest, int timeout_s)
     long must_hold = mark_must_hold(&v);
     int printed = 0, bad = 0;
     for (size_t i = 0; i < v.cnt; i++)
-        bad += entry_check(&v.es[i], &printed);
+        bad += v.es[i].problem = entry_check(&v.es[i], &printed);
     long want[6] = {0}; /* queued, sent, failed, skipped, dead letters, scheduled */
-    long sched = 0;
+    long sched = 0, sched_held = 0;
+    long quiet = 0, quiet_held = 0, quiet_proven = 0; /* quiet inputs without a problem */
+    for (size_t i = 0; i < v.cnt; i++) {
+        const struct entry *e = &v.es[i];
+        for (int c = 0; c < HD_CH__CNT; c++)
+            sched_held += e->at ? e->seen[c][HD_ST_SCHEDULED] : 0;
+        if (!e->quiet || e->at || e->problem)
+            continue;
+        quiet++;
+        for (int c = 0; c < HD_CH__CNT; c++)
+            quiet_held += e->seen[c][HD_ST_SCHEDULED];
+        quiet_proven += e->must_hold;
+    }
+    /* capped users all of whose inputs passed; their inputs delivered and skipped */
+    long cap_users = 0, cap_sent = 0, cap_skipped = 0;
+    for (size_t i = 0, j; i < v.ncaps; i = j) {
+        int ok = 1;
+        for (j = i; j < v.ncaps && !strcmp(v.caps[j]->cap_group, v.caps[i]->cap_group); j++) {
+            const struct entry *e = v.caps[j];
+            int ch = only_channel(e), good = !e->problem && ch >= 0;
+            ok &= good;
+            cap_sent += good && e->expect_status[ch] == HD_ST_SENT;
+            cap_skipped += good && e->expect_status[ch] == HD_ST_SKIPPED;
+        }
+        cap_users += ok;
+    }
     for (size_t i = 0; i < v.cnt; i++) {
         want[4] += v.es[i].dlq;
         for (int c = 0; c < HD_CH__CNT; c++) {
@@ -657,10 +820,15 @@ int hd__e2e_verify(const char *run, const char *manifest, int timeout_s)
     printf("scheduled %ld: %ld held (SCHEDULED), %ld of them provably processed before their "
            "time; none released early unless reported above; latest release %lld ms after its "
            "time\n",
-           sched, v.topic_counts[5], must_hold, (long long)v.max_late_ms);
+           sched, sched_held, must_hold, (long long)v.max_late_ms);
     printf("dead letters with the input's key, value and headers: %ld (%ld headers); "
            "SKIPPED reasons checked: %ld duplicate, %ld expired\n",
            v.dlq_checked, v.hdrs_checked, v.why_checked[0], v.why_checked[1]);
+    printf("frequency caps checked: %ld users, %ld delivered, %ld SKIPPED frequency_cap\n",
+           cap_users, cap_sent, cap_skipped);
+    printf("quiet hours checked: %ld sent after the window's end, %ld held (SCHEDULED "
+           "quiet_hours), %ld provably processed before it; queued at most %lld ms after it\n",
+           quiet, quiet_held, quiet_proven, (long long)v.quiet_late_ms);
     int rc = bad || v.stray || !totals_ok ? 1 : 0;
     if (cfg.pg && check_pg(&v, cfg.pg, timeout_s))
         rc = 1;
@@ -668,6 +836,7 @@ int hd__e2e_verify(const char *run, const char *manifest, int timeout_s)
         entry_clear(&v.es[i]);
     hd_free(v.es);
     hd_free(v.idx);
+    hd_free(v.caps);
     hd_serde_destroy(sd);
     hd_config_clear(&cfg);
     printf("%s\n", rc ? "VERIFY FAILED" : "verify ok: every input's outcome exactly once");

@@ -3,6 +3,7 @@
  * the inputs it produces with their manifest lines, and the repeats of its
  * idempotency keys.
  */
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,21 +21,33 @@
 /* What a valid input must lead to, per channel. */
 enum shape { S_INAPP, S_EMAIL_INAPP, S_SMS, S_SMS_NOPHONE, S_EXPIRED, S_IDEM, S_EV_WELCOME,
              S_EV_ORDER, S_BAD_BYTES, S_BAD_TENANT, S_BAD_CONTENT, S_REPEAT, S_SCHED,
-             S_SCHED_EXP, S__CNT };
+             S_SCHED_EXP, S_CAPPED, S_QUIET, S__CNT };
 #define S__VALID 6 /* S_INAPP .. S_IDEM: the valid request shapes */
 
 static const char *const shape_names[] = {"inapp", "email_inapp", "sms", "sms_nophone",
                                           "expired", "idem", "ev_welcome", "ev_order",
                                           "bad_bytes", "bad_tenant", "bad_content", "repeat", "sched",
-                                          "sched_expired"};
+                                          "sched_expired", "capped", "quiet"};
 
 /* Expected outcomes: CHANNEL=terminal status, WHY=the SKIPPED reason code, DLQ=the dead
- * letter's error code. The producer appends AT=, EXP= and (repeats) DUP=. */
+ * letter's error code. The producer appends AT=, EXP=, (repeats) DUP=, (quiet) QUIET= and
+ * (capped) CAP=; a capped input past the cap's max is "EMAIL=SKIPPED,WHY=frequency_cap". */
 static const char *const shape_expect[] = {
     "IN_APP=SENT", "EMAIL=SENT,IN_APP=SENT", "SMS=SENT", "SMS=FAILED", "PUSH=SKIPPED,WHY=expired",
     "IN_APP=SENT", "EMAIL=SENT,IN_APP=SENT", "IN_APP=SENT", "DLQ=malformed",
     "DLQ=unknown_tenant", "DLQ=missing_content", "IN_APP=SKIPPED,WHY=duplicate", "IN_APP=SENT",
-    "IN_APP=SKIPPED,WHY=expired"};
+    "IN_APP=SKIPPED,WHY=expired", "EMAIL=SENT", "PUSH=SENT"};
+
+/* The preference tenant "e2e-RUN-p" (processors/prefs.c): a frequency cap of CAP_MAX SYSTEM
+ * e-mails per user and hour, and quiet hours on PUSH in UTC. A "capped" user gets CAP_RUN
+ * such requests: the first CAP_MAX (by offset) go on, the rest are SKIPPED frequency_cap. */
+#define CAP_MAX 3
+#define CAP_RUN 5
+#define CAP_WINDOW_MS 3600000LL
+/* A "quiet" input is produced only while the window has this much left to run, so it is
+ * processed inside it (held) unless the pipeline lags that far behind; else the slot gets
+ * an ordinary shape. */
+#define QUIET_MARGIN_MS 20000LL
 
 static int shape_malformed(enum shape s)
 {
@@ -97,6 +110,16 @@ static void pace_after(struct pace *p, rd_kafka_t *rk, long done, long total)
         rd_kafka_poll(rk, (int)((due - now) / 1000 > 100 ? 100 : (due - now) / 1000));
 }
 
+/* Quiet hours of the preference tenant: from an hour before `hd_e2e config` to
+ * HD_E2E_QUIET_MIN minutes after it (default 2; 0: no quiet hours), in whole minutes
+ * (HH:MM, UTC): the window ends at the start of the minute that holds config time + Q. */
+static long quiet_min(void)
+{
+    const char *e = getenv("HD_E2E_QUIET_MIN");
+    long q = e && *e ? atol(e) : 2;
+    return q < 0 ? 0 : q > 600 ? 600 : q;
+}
+
 void hd__e2e_cfg(struct hd_config *c)
 {
     char err[256];
@@ -108,7 +131,21 @@ void hd__e2e_cfg(struct hd_config *c)
 
 int hd__e2e_config(const char *run)
 {
-    printf("{\"tenants\": [{\"tenant_id\": \"e2e-%s-a\"}, {\"tenant_id\": \"e2e-%s-b\"}],\n"
+    char quiet[160] = "";
+    long q = quiet_min();
+    if (q) {
+        int64_t now = hd_now_ms();
+        long start = (long)((now - 3600000) / 60000 % 1440);
+        long end = (long)((now + q * 60000) / 60000 % 1440);
+        snprintf(quiet, sizeof(quiet),
+                 ",\n   \"preference_defaults\": {\"quiet_hours\": {\"start\": \"%02ld:%02ld\", "
+                 "\"end\": \"%02ld:%02ld\", \"channels\": [\"PUSH\"]}}",
+                 start / 60, start % 60, end / 60, end % 60);
+    }
+    printf("{\"tenants\": [{\"tenant_id\": \"e2e-%s-a\"}, {\"tenant_id\": \"e2e-%s-b\"},\n"
+           "  {\"tenant_id\": \"e2e-%s-p\", \"timezone\": \"UTC\",\n"
+           "   \"frequency_caps\": [{\"channel\": \"EMAIL\", \"category\": \"SYSTEM\", \"max\": %d,"
+           " \"window_ms\": %lld}]%s}],\n"
            " \"rules\": [\n"
            "  {\"id\": \"welcome\", \"tenant_id\": \"e2e-%s-a\", \"event_type\": \"user.registered\","
            " \"channels\": [\"EMAIL\", \"IN_APP\"], \"content\": {\"subject\": \"Welcome\","
@@ -116,8 +153,59 @@ int hd__e2e_config(const char *run)
            "  {\"id\": \"order\", \"tenant_id\": \"e2e-%s-a\", \"event_type\": \"order.created\","
            " \"when\": [{\"field\": \"total\", \"op\": \"gt\", \"value\": 0}],"
            " \"channels\": [\"IN_APP\"], \"content\": {\"title\": \"Order received\"}}]}\n",
-           run, run, run, run);
+           run, run, run, CAP_MAX, CAP_WINDOW_MS, quiet, run, run);
     return 0;
+}
+
+/* The preference tenant's quiet hours, as `hd_e2e config` wrote them into HERALD_CONFIG
+ * (minutes after midnight UTC); q->on = 0 when there are none (or no config). */
+struct quiet {
+    int on;
+    int start, end;
+};
+
+static int hhmm(json_t *v)
+{
+    int h, m;
+    const char *s = json_string_value(v);
+    return s && sscanf(s, "%2d:%2d", &h, &m) == 2 && h >= 0 && h < 24 && m >= 0 && m < 60
+               ? h * 60 + m
+               : -1;
+}
+
+static void quiet_load(struct quiet *q, const struct hd_config *cfg, const char *run)
+{
+    memset(q, 0, sizeof(*q));
+    json_error_t jerr;
+    json_t *doc = cfg->config_file ? json_load_file(cfg->config_file, 0, &jerr) : NULL;
+    char id[96];
+    snprintf(id, sizeof(id), "e2e-%s-p", run);
+    size_t i;
+    json_t *tn;
+    json_array_foreach(json_object_get(doc, "tenants"), i, tn) {
+        const char *tid = json_string_value(json_object_get(tn, "tenant_id"));
+        if (!tid || strcmp(tid, id))
+            continue;
+        json_t *qh = json_object_get(json_object_get(tn, "preference_defaults"), "quiet_hours");
+        q->start = hhmm(json_object_get(qh, "start"));
+        q->end = hhmm(json_object_get(qh, "end"));
+        q->on = q->start >= 0 && q->end >= 0 && q->start != q->end;
+    }
+    json_decref(doc);
+}
+
+/* When the quiet hours that hold now_ms end (the exact release time of a request held
+ * then), or 0 when now_ms is outside them. */
+static int64_t quiet_release(const struct quiet *q, int64_t now_ms)
+{
+    if (!q->on)
+        return 0;
+    int m = (int)(now_ms / 60000 % 1440);
+    int in = q->start < q->end ? m >= q->start && m < q->end : m >= q->start || m < q->end;
+    if (!in)
+        return 0;
+    int64_t rel = now_ms - now_ms % 86400000 + (int64_t)q->end * 60000;
+    return rel > now_ms ? rel : rel + 86400000;
 }
 
 /* The JSON of input i of the given shape. A repeat (S_REPEAT) re-sends input `of`'s
@@ -129,6 +217,13 @@ static json_t *make_input(const char *run, long i, enum shape s, long of, const 
     long who = s == S_REPEAT ? of : i; /* tenant and user follow the original */
     snprintf(tenant, sizeof(tenant), "e2e-%s-%c", run, (who % 3 == 0) ? 'b' : 'a');
     snprintf(user, sizeof(user), "user-%ld", who % 37);
+    if (s == S_CAPPED || s == S_QUIET) { /* the preference tenant; a capped run's own user */
+        snprintf(tenant, sizeof(tenant), "e2e-%s-p", run);
+        if (s == S_CAPPED)
+            snprintf(user, sizeof(user), "cap-%ld", of);
+        else
+            snprintf(user, sizeof(user), "quiet-%ld", i % 37);
+    }
     snprintf(id, sizeof(id), "e2e-%s-%ld", run, i);
     *topic = HD_TOPIC_REQUESTS;
     if (s == S_EV_WELCOME || s == S_EV_ORDER) {
@@ -182,6 +277,24 @@ static json_t *make_input(const char *run, long i, enum shape s, long of, const 
         break;
     case S_SMS: chans[0] = "SMS"; rcpt = json_pack("{s:s}", "phone", "+14155550123"); break;
     case S_SMS_NOPHONE: chans[0] = "SMS"; break;
+    case S_CAPPED: { /* distinct content, no idempotency key: dedup lets each through */
+        char text[64];
+        snprintf(text, sizeof(text), "Capped message %ld", i);
+        json_object_set_new(content, "text", json_string(text));
+        json_object_set_new(o, "category", json_string("SYSTEM"));
+        chans[0] = "EMAIL";
+        rcpt = json_pack("{s:s}", "email", "someone@example.com");
+        break;
+    }
+    case S_QUIET: { /* held by quiet hours (neither URGENT nor ALERT), released at their end */
+        char tok[128];
+        snprintf(tok, sizeof(tok), "tok-%s-%ld", run, i);
+        json_object_set_new(o, "category", json_string("TRANSACTIONAL"));
+        json_object_set_new(o, "priority", json_string("NORMAL"));
+        chans[0] = "PUSH";
+        rcpt = json_pack("{s:[s]}", "push_tokens", tok);
+        break;
+    }
     case S_EXPIRED: chans[0] = "PUSH"; json_object_set_new(o, "expires_at", json_integer(1000)); break;
     case S_BAD_TENANT: chans[0] = "IN_APP"; break;
     case S_BAD_CONTENT:
@@ -212,6 +325,8 @@ static enum shape *make_shapes(long n, long malformed, long events)
               : i < malformed + events ? ((i % 2) ? S_EV_WELCOME : S_EV_ORDER)
                   : i % 20 == 7                ? S_SCHED
                   : i % 40 == 13               ? S_SCHED_EXP
+                  : i % 40 == 21               ? S_CAPPED
+                  : i % 40 == 33               ? S_QUIET
                                                : (enum shape)(i % S__VALID);
     unsigned long long x = 0x9e3779b97f4a7c15ULL;
     for (long i = n - 1; i > 0; i--) {
@@ -223,6 +338,16 @@ static enum shape *make_shapes(long n, long malformed, long events)
         sh[i] = sh[j];
         sh[j] = t;
     }
+    /* capped inputs come in runs of CAP_RUN: the last ones that would not fill one get an
+     * ordinary shape */
+    long capped = 0;
+    for (long i = 0; i < n; i++)
+        capped += sh[i] == S_CAPPED;
+    for (long i = n - 1; i >= 0 && capped % CAP_RUN; i--)
+        if (sh[i] == S_CAPPED) {
+            sh[i] = (enum shape)(i % S__VALID);
+            capped--;
+        }
     return sh;
 }
 
@@ -278,17 +403,21 @@ static void put_headers(FILE *f, const rd_kafka_headers_t *h)
 }
 
 /* One manifest line: shape topic partition offset request-id expectations value-hex, and
- * for a malformed input key-hex and headers. */
+ * for a malformed input key-hex and headers. `expect` replaces the shape's expectations
+ * when not NULL. */
 static void put_manifest_line(FILE *f, const char *run, long i, enum shape s, const char *topic,
                               const struct hd_kafka_delivery *dr, const char *rid, int64_t at,
-                              int64_t exp, const struct hd_buf *val)
+                              int64_t exp, int64_t quiet, const char *expect,
+                              const struct hd_buf *val)
 {
     fprintf(f, "%s %s %d %lld %s %s", shape_names[s], topic, dr->partition,
-            (long long)dr->offset, rid, shape_expect[s]);
+            (long long)dr->offset, rid, expect ? expect : shape_expect[s]);
     if (at)
         fprintf(f, ",AT=%lld", (long long)at);
     if (exp)
         fprintf(f, ",EXP=%lld", (long long)exp);
+    if (quiet)
+        fprintf(f, ",QUIET=%lld", (long long)quiet);
     fputc(' ', f);
     if (!shape_malformed(s)) {
         fputs("-\n", f);
@@ -319,6 +448,17 @@ int hd__e2e_produce(const char *run, long n, long malformed, long events, const 
         return 1;
     }
     enum shape *sh = make_shapes(n, malformed, events);
+    struct quiet qh;
+    quiet_load(&qh, &cfg, run);
+    /* a capped run's user is named after the run's first input (numbers are unique) */
+    long *grp = hd_calloc((size_t)n, sizeof(*grp)), capped = 0, gid = 0;
+    for (long i = 0; i < n; i++)
+        if (sh[i] == S_CAPPED) {
+            if (capped++ % CAP_RUN == 0)
+                gid = first + i;
+            grp[i] = gid;
+        }
+    int64_t *quiets = hd_calloc((size_t)n, sizeof(*quiets));
     struct hd_kafka_delivery *dr = hd_calloc((size_t)n, sizeof(*dr));
     char **rids = hd_calloc((size_t)n, sizeof(*rids));
     const char **topics = hd_calloc((size_t)n, sizeof(*topics));
@@ -329,7 +469,16 @@ int hd__e2e_produce(const char *run, long n, long malformed, long events, const 
     for (long i = 0; i < n; i++) {
         char rid[HD_UUID_STRLEN + 64], key[160];
         const char *topic;
-        json_t *o = make_input(run, first + i, sh[i], first + i, &topic, rid, sizeof(rid));
+        if (sh[i] == S_QUIET) { /* only while the window has QUIET_MARGIN_MS left */
+            int64_t now = hd_now_ms();
+            quiets[i] = quiet_release(&qh, now);
+            if (!quiets[i] || quiets[i] - now <= QUIET_MARGIN_MS) {
+                quiets[i] = 0;
+                sh[i] = (enum shape)(i % S__VALID);
+            }
+        }
+        json_t *o = make_input(run, first + i, sh[i], sh[i] == S_CAPPED ? grp[i] : first + i,
+                               &topic, rid, sizeof(rid));
         snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(o, "tenant_id")),
                  json_string_value(json_object_get(o, "user_id")));
         size_t kn = strlen(key);
@@ -377,14 +526,30 @@ int hd__e2e_produce(const char *run, long n, long malformed, long events, const 
                                 : "delivered without an offset");
             rc = 1;
         }
+        char capx[96];
+        const char *expect = NULL;
+        if (sh[i] == S_CAPPED) {
+            /* its rank in its run by offset (one key: one partition, in order) */
+            long rank = 0;
+            for (long j = 0; j < n; j++)
+                rank += j != i && sh[j] == S_CAPPED && grp[j] == grp[i] &&
+                        (dr[j].partition < dr[i].partition ||
+                         (dr[j].partition == dr[i].partition && dr[j].offset < dr[i].offset));
+            snprintf(capx, sizeof(capx), "%s,CAP=%ld/%d/%d",
+                     rank < CAP_MAX ? "EMAIL=SENT" : "EMAIL=SKIPPED,WHY=frequency_cap", grp[i],
+                     CAP_MAX, CAP_RUN);
+            expect = capx;
+        }
         put_manifest_line(f, run, first + i, sh[i], topics[i], &dr[i], rids[i], ats[i], exps[i],
-                          &vals[i]);
+                          quiets[i], expect, &vals[i]);
         hd_buf_free(&vals[i]);
         hd_free(rids[i]);
     }
     fclose(f);
     printf("produced %ld inputs (%ld malformed, %ld events)\n", n, malformed, events);
     hd_free(vals);
+    hd_free(grp);
+    hd_free(quiets);
     hd_free(ats);
     hd_free(exps);
     hd_free(rids);
