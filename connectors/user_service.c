@@ -409,8 +409,8 @@ static void call_failed(struct hd_usvc *u, struct call *k, const char *why)
         /* every call waiting for the token fails with it */
         for (struct call *c = u->calls; c; c = c->next)
             if (c != k && !c->running && c->kind != CALL_TOKEN) {
-                char msg[256];
-                snprintf(msg, sizeof(msg), "token: %s", why);
+                char msg[192];
+                snprintf(msg, sizeof(msg), "token: %.180s", why);
                 resolve(c, HD_USVC_FAILED, msg); /* done: collected by the run */
                 breaker_result(u, c->tenant, 0);
             }

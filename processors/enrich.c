@@ -165,6 +165,8 @@ static int cached(struct enrich *e, struct hd_ctx *ctx, const struct hd_request 
     user_key(&e->key, r);
     struct hd_store *st = hd_ctx_store(ctx, "users");
     struct hd_store *up = hd_ctx_store(ctx, HD_TOPIC_USER_UPDATED);
+    if (up && hd_store_never_held(up))
+        up = NULL;
     char err[256];
     int64_t fetched = -1;
     int have = 0;

@@ -65,6 +65,8 @@ static void effective(struct prefs *pf, struct hd_ctx *ctx, const struct hd_reco
         layer(p, tn->preference_defaults, "default", r->tenant_id);
     layer(p, json_object_get(rec->user, "preferences"), "the profile's", r->tenant_id);
     struct hd_store *st = hd_ctx_store(ctx, HD_TOPIC_PREFERENCES);
+    if (st && hd_store_never_held(st))
+        st = NULL; /* no record in this partition: skip the lookup */
     hd_buf_reset(&pf->key);
     hd_buf_printf(&pf->key, "%s/%s", r->tenant_id, r->user_id);
     char err[256];
@@ -87,8 +89,8 @@ static void load_suppressions(struct prefs *pf, struct hd_ctx *ctx, const struct
 {
     pf->nsupp = 0;
     struct hd_store *st = hd_ctx_store(ctx, HD_TOPIC_SUPPRESSIONS);
-    if (!st)
-        return;
+    if (!st || hd_store_never_held(st))
+        return; /* an iterator per request costs; most partitions have no suppression */
     hd_buf_reset(&pf->key);
     hd_buf_printf(&pf->key, "%s/%s\x1f", r->tenant_id, r->user_id);
     char err[256];

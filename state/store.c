@@ -60,6 +60,7 @@ struct hd_store {
     void *opaque;
     struct hd_buf val;  /* stored form being written */
     struct hd_buf ikey; /* index key being written */
+    int held_keys;      /* a key was there at open, or written since (hd_store_never_held) */
 };
 
 struct hd_store_iter {
@@ -169,6 +170,10 @@ struct hd_store *hd_store_open(const char *path, char *errstr, size_t errstr_siz
      * iteration through the batch see the latest write only. */
     s->stage = rocksdb_writebatch_wi_create(0, 1);
     s->restore = rocksdb_writebatch_wi_create(0, 1);
+    rocksdb_iterator_t *first = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[CF_DATA]);
+    rocksdb_iter_seek_to_first(first);
+    s->held_keys = rocksdb_iter_valid(first);
+    rocksdb_iter_destroy(first);
     return s;
 
 err:
@@ -281,6 +286,8 @@ static int apply_write(struct hd_store *s, rocksdb_writebatch_wi_t *b, const voi
                        size_t key_len, const void *stored, size_t stored_len, char *errstr,
                        size_t errstr_size)
 {
+    if (stored)
+        s->held_keys = 1;
     char *prev = NULL;
     size_t prev_len = 0;
     if (read_stored(s, b, key, key_len, &prev, &prev_len, errstr, errstr_size) < 0)
@@ -660,4 +667,9 @@ uint64_t hd_store_estimate_keys(struct hd_store *s)
     if (rocksdb_property_int_cf(s->db, s->cf[CF_DATA], "rocksdb.estimate-num-keys", &n) != 0)
         return 0;
     return n;
+}
+
+int hd_store_never_held(const struct hd_store *s)
+{
+    return !s->held_keys;
 }

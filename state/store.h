@@ -102,6 +102,11 @@ int hd_store_restore_put(struct hd_store *s, const void *key, size_t key_len, co
 int hd_store_restore_flush(struct hd_store *s, int64_t changelog_next_offset, char *errstr,
                            size_t errstr_size);
 
+/* 1 when the store has had no key since it was opened empty: every read would find nothing,
+ * so a reader may skip it (a table store that is rarely written, read per record). 0 once
+ * any key was there, even if deleted since. */
+int hd_store_never_held(const struct hd_store *s);
+
 /* Number of live (not deleted) keys in committed state, approximately (RocksDB estimate);
  * for metrics and benchmarks. */
 uint64_t hd_store_estimate_keys(struct hd_store *s);
