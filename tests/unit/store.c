@@ -958,3 +958,25 @@ Test(store, many_keys_committed_in_batches_survive_reopen, .init = setup, .fini 
     assert_value("key/00050000", NOW, NULL);
     assert_value("key/00050010", NOW, "value-50010");
 }
+
+/* hd_store_never_held: readers skip a store that cannot hold anything (prefs and enrich on
+ * their table stores); it must never say so for a store that has or had a key. */
+Test(store, never_held_until_a_key_is_written_or_found_at_open, .init = setup,
+     .fini = teardown)
+{
+    cr_assert_eq(hd_store_never_held(s), 1, "a new store holds nothing");
+    reopen();
+    cr_assert_eq(hd_store_never_held(s), 1, "reopened empty");
+    cr_assert_eq(hd_store_restore_put(s, "t", 1, NULL, 0, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(hd_store_never_held(s), 1, "a tombstone adds no key");
+    put("k", "v", 0);
+    cr_assert_eq(hd_store_never_held(s), 0, "a staged write");
+    cr_assert_eq(hd_store_commit(s, 1, err, sizeof(err)), 0, "%s", err);
+    reopen();
+    cr_assert_eq(hd_store_never_held(s), 0, "a key found at open");
+    del("k");
+    cr_assert_eq(hd_store_commit(s, 2, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(hd_store_never_held(s), 0, "deleted since: still not 'never'");
+    reopen();
+    cr_assert_eq(hd_store_never_held(s), 1, "reopened with every key deleted");
+}
