@@ -14,7 +14,9 @@
 #    stop; when the service answers again, the held request is delivered with its profile
 #    and the breaker closes;
 #  - a request held when herald run is killed -9: after the restart and the service's
-#    recovery it is SENT exactly once (and was SCHEDULED once).
+#    recovery it is SENT exactly once (and was SCHEDULED once);
+#  - the service down past HERALD_ENRICH_MAX_HOLD_MS: the held request's EMAIL FAILED
+#    user_service_unavailable, its IN_APP delivered.
 set -euo pipefail
 : "${HERALD_BIN:?}" "${HERALD_BROKERS:?}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -200,7 +202,7 @@ rid_k=$(req u9 '["EMAIL"]' | "$HERALD_BIN" send -)
 for _ in $(seq 1 150); do grep -q "$rid_k" "$work/scheduled.jsonl" && break; sleep 0.2; done
 grep -q "$rid_k" "$work/scheduled.jsonl" || fail "$rid_k was not held"
 kill -KILL "$run_pid"; wait "$run_pid" 2>/dev/null || true
-"$HERALD_BIN" run --role pipeline > "$work/run2.log" 2>&1 &
+HERALD_ENRICH_MAX_HOLD_MS=20000 "$HERALD_BIN" run --role pipeline > "$work/run2.log" 2>&1 &
 run_pid=$!
 for _ in $(seq 1 300); do
     grep -q "herald-pipeline: assigned [1-9]" "$work/run2.log" 2>/dev/null && break
@@ -214,3 +216,16 @@ sent=$(jq -c --arg r "$rid_k" 'select(.request_id == $r)' "$work/sent.jsonl" | w
 held=$(jq -c --arg r "$rid_k" 'select(.request_id == $r)' "$work/scheduled.jsonl" | wc -l)
 [ "$sent" -eq 1 ] && [ "$held" -eq 1 ] || fail "held through kill -9: $held SCHEDULED, $sent SENT (want 1 and 1)"
 echo "ok   held through kill -9: SCHEDULED once, then SENT once with its profile"
+
+# 8. held past HERALD_ENRICH_MAX_HOLD_MS (20 s in this run): FAILED user_service_unavailable
+mode '{"mode": "down"}'
+rid_x=$(req u11 '["EMAIL", "IN_APP"]' | "$HERALD_BIN" send -)
+for _ in $(seq 1 150); do grep -q "$rid_x" "$work/scheduled.jsonl" && break; sleep 0.2; done
+grep -q "$rid_x" "$work/scheduled.jsonl" || fail "$rid_x was not held"
+for _ in $(seq 1 200); do grep -q "$rid_x" "$work/failed.jsonl" && break; sleep 0.2; done
+jq -e --arg r "$rid_x" 'select(.request_id == $r and .channel == "EMAIL" and
+    .reason_code == "user_service_unavailable")' "$work/failed.jsonl" > /dev/null ||
+    fail "no FAILED user_service_unavailable for $rid_x after the longest hold"
+for _ in $(seq 1 50); do grep -q "$rid_x" "$work/inbox.jsonl" && break; sleep 0.2; done
+grep -q "$rid_x" "$work/inbox.jsonl" || fail "the IN_APP of $rid_x was not delivered after the hold"
+echo "ok   held past the longest hold: EMAIL FAILED user_service_unavailable, IN_APP delivered"

@@ -90,10 +90,17 @@ not_delivered SMS "$rid_q"
 echo "ok   quiet hours $start-$end: EMAIL delivered, SMS deferred"
 
 prefs uc '{"channels": {"SMS": false}}'
+[ "$("$HERALD_BIN" prefs get "$t" uc | jq -c .)" = '{"channels":{"SMS":false}}' ] ||
+    fail "prefs get: $("$HERALD_BIN" prefs get "$t" uc)"
 rid=$(req uc '["EMAIL", "SMS"]'); delivered EMAIL "$rid"; status skipped "$rid" SMS channel_disabled
 prefs uc '{"channels": {"SMS": true}}'
 rid=$(req uc '["SMS"]'); delivered SMS "$rid"
 echo "ok   channel off: SKIPPED channel_disabled; on again (no restart): delivered"
+"$HERALD_BIN" prefs delete "$t" uc > /dev/null
+if "$HERALD_BIN" prefs get "$t" uc > /dev/null 2>&1; then fail "prefs get after delete succeeded"; fi
+"$HERALD_BIN" prefs put "$t" uc '{"channels": {"FAX": false}}' 2> "$work/bad.err" && fail "a bad record was written"
+grep -q "channels.FAX: unknown channel" "$work/bad.err" || fail "bad record: $(cat "$work/bad.err")"
+echo "ok   prefs get, delete, and a bad record refused naming the member"
 
 rid=$(req um '["EMAIL"]' MARKETING); status skipped "$rid" EMAIL no_consent
 prefs um '{"consent": {"marketing": {"at": "2026-01-02T10:00:00Z", "source": "signup"}}}'
