@@ -283,18 +283,24 @@ static enum hd_verdict unavailable(struct enrich *e, struct hd_ctx *ctx, struct 
     return HD_HOLD;
 }
 
+/* What the service said of the user, merged into rec: a profile, or NULL for a user it
+ * does not know (the channels without an address fail unknown_user). */
+static enum hd_verdict apply_known(struct hd_ctx *ctx, struct hd_record *rec, json_t *profile)
+{
+    char why[256];
+    snprintf(why, sizeof(why), "user %s is not known to the User Service", rec->req.user_id);
+    return apply(ctx, rec, profile, profile ? NULL : "unknown_user", why);
+}
+
 static enum hd_verdict answer(struct enrich *e, struct hd_ctx *ctx, struct hd_record *rec,
                               const struct hd_usvc_lookup *l, int64_t since)
 {
     char why[256];
     switch (l->state) {
     case HD_USVC_FOUND:
-        cache_put(e, ctx, &rec->req, l->profile);
-        return apply(ctx, rec, l->profile, NULL, NULL);
     case HD_USVC_UNKNOWN:
-        cache_put(e, ctx, &rec->req, NULL);
-        snprintf(why, sizeof(why), "user %s is not known to the User Service", rec->req.user_id);
-        return apply(ctx, rec, NULL, "unknown_user", why);
+        cache_put(e, ctx, &rec->req, l->profile); /* NULL for UNKNOWN */
+        return apply_known(ctx, rec, l->profile);
     case HD_USVC_BAD:
         snprintf(why, sizeof(why), "the User Service's profile is unusable: %s", l->error);
         return apply(ctx, rec, NULL, "bad_profile", why);
@@ -315,9 +321,7 @@ static enum hd_verdict enrich_process(void *self, struct hd_ctx *ctx, struct hd_
     json_t *profile;
     if (cached(e, ctx, r, &profile)) {
         e->hits++;
-        char why[256];
-        snprintf(why, sizeof(why), "user %s is not known to the User Service", r->user_id);
-        enum hd_verdict v = apply(ctx, rec, profile, profile ? NULL : "unknown_user", why);
+        enum hd_verdict v = apply_known(ctx, rec, profile);
         json_decref(profile);
         return v;
     }
@@ -426,28 +430,23 @@ static void release_held(struct enrich *e, struct hd_ctx *ctx)
     snprintf(key, sizeof(key), "%s/%s", rec->req.tenant_id, rec->req.user_id);
     struct probe *pr = probe_of(e, key);
     if (cached(e, ctx, &rec->req, &profile)) {
-        char why[256];
-        snprintf(why, sizeof(why), "user %s is not known to the User Service", rec->req.user_id);
-        v = apply(ctx, rec, profile, profile ? NULL : "unknown_user", why);
+        v = apply_known(ctx, rec, profile);
         json_decref(profile);
     } else if (pr && pr->l->state != HD_USVC_WAITING) {
         v = answer(e, ctx, rec, pr->l, since);
         probe_drop(e, pr); /* used: a found profile is cached now, a failure asks again */
-    } else if (!pr && now - since < e->max_hold && hd_usvc_allowed(e->svc, rec->req.tenant_id,
-                                                                   now)) {
-        /* ask now, without waiting: a later punctuation takes the answer */
-        e->probes = hd_realloc(e->probes, (e->nprobe + 1) * sizeof(*e->probes));
-        e->probes[e->nprobe++] = (struct probe){hd_strdup(key),
-                                                hd_usvc_lookup(e->svc, rec->req.tenant_id,
-                                                               rec->req.user_id),
-                                                now};
+    } else if (now - since < e->max_hold &&
+               (pr || hd_usvc_allowed(e->svc, rec->req.tenant_id, now))) {
+        /* ask now (unless the answer is on its way already), without waiting: a later
+         * punctuation takes the answer */
+        if (!pr) {
+            e->probes = hd_realloc(e->probes, (e->nprobe + 1) * sizeof(*e->probes));
+            e->probes[e->nprobe++] =
+                (struct probe){hd_strdup(key),
+                               hd_usvc_lookup(e->svc, rec->req.tenant_id, rec->req.user_id),
+                               now};
+        }
         char err[256];
-        if (hd_timers_hold(&e->held, ctx, rec, now + 250, since, err, sizeof(err)))
-            hd_ctx_fail(ctx, err); /* the entry was taken: abort, it stays */
-        rec->src = NULL;
-        return;
-    } else if (pr && now - since < e->max_hold) {
-        char err[256]; /* the answer is on its way */
         if (hd_timers_hold(&e->held, ctx, rec, now + 250, since, err, sizeof(err)))
             hd_ctx_fail(ctx, err); /* the entry was taken: abort, it stays */
         rec->src = NULL;

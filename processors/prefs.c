@@ -251,12 +251,12 @@ static int count_send(struct prefs *pf, struct hd_ctx *ctx, const struct hd_tena
 
 /* ---- the decision ---- */
 
-static void skip_status(struct hd_ctx *ctx, const struct hd_request *r, enum hd_channel ch,
-                        const char *code, const char *reason)
+static void channel_status(struct hd_ctx *ctx, const struct hd_request *r, enum hd_channel ch,
+                           enum hd_status st, const char *code, const char *reason)
 {
     struct hd_status_event ev;
     char nid[HD_UUID_STRLEN];
-    hd_ctx_status_for(ctx, &ev, r, ch, HD_ST_SKIPPED, nid);
+    hd_ctx_status_for(ctx, &ev, r, ch, st, nid);
     ev.reason_code = (char *)code;
     ev.reason = (char *)reason;
     hd_ctx_emit_status(ctx, &ev);
@@ -361,18 +361,10 @@ static enum hd_verdict decide_all(struct prefs *pf, struct hd_ctx *ctx, struct h
         }
         kept[nkept++] = go[i];
     }
-    if (nlater) {
-        enum hd_channel all[HD_CH__CNT];
-        size_t cnt = r->channel_cnt;
-        memcpy(all, r->channels, cnt * sizeof(*all));
-        memcpy(r->channels, later, nlater * sizeof(*later));
-        r->channel_cnt = nlater;
-        hd_timers_statuses(ctx, r, HD_ST_SCHEDULED, "quiet_hours", later_reason);
-        memcpy(r->channels, all, cnt * sizeof(*all));
-        r->channel_cnt = cnt;
-    }
+    for (size_t i = 0; i < nlater; i++)
+        channel_status(ctx, r, later[i], HD_ST_SCHEDULED, "quiet_hours", later_reason);
     for (size_t i = 0; i < nsk; i++)
-        skip_status(ctx, r, sk[i].ch, sk[i].code, sk[i].reason);
+        channel_status(ctx, r, sk[i].ch, HD_ST_SKIPPED, sk[i].code, sk[i].reason);
     memcpy(r->channels, kept, nkept * sizeof(*kept));
     r->channel_cnt = nkept;
     return nkept ? HD_PASS : HD_DONE;
